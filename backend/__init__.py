@@ -1,0 +1,1 @@
+"""Vitrine backend: catalog database, vector index, sync and the HTTP API."""

@@ -1,0 +1,15 @@
+"""The HTTP layer: one blueprint per resource; each view parses, calls a service, serialises."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import admin, health, products, search
+from .errors import register_error_handlers
+
+
+def register_api(app: Flask) -> None:
+    """Attach every blueprint and the error handlers."""
+    register_error_handlers(app)
+    for blueprint in (health.blueprint, products.blueprint, search.blueprint, admin.blueprint):
+        app.register_blueprint(blueprint)

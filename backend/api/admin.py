@@ -1,0 +1,66 @@
+"""Admin endpoints: catalog changes and sync. Every route needs the admin bearer token."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..errors import Forbidden, Unauthorized
+from .requests import json_body, services, uploaded_image
+from .serializers import serialize_image, serialize_product
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@blueprint.before_request
+def require_admin_token() -> None:
+    """401 without the right token; 403 when the deployment has no admin token at all."""
+    expected = services().settings.admin_token
+    if not expected:
+        raise Forbidden("the admin API is disabled; set VITRINE_ADMIN_TOKEN to enable it")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong admin token (Authorization: Bearer <token>)")
+
+
+@blueprint.post("/products")
+def create_product() -> tuple[Response, int]:
+    """Create a product from JSON fields; images are added separately."""
+    product = services().catalog.create(json_body())
+    return jsonify(serialize_product(product)), 201
+
+
+@blueprint.patch("/products/<int:product_id>")
+def update_product(product_id: int) -> Response:
+    """Change some fields of a product."""
+    return jsonify(serialize_product(services().catalog.update(product_id, json_body())))
+
+
+@blueprint.delete("/products/<int:product_id>")
+def delete_product(product_id: int) -> tuple[str, int]:
+    """Delete a product; it leaves search results at the next sync."""
+    services().catalog.delete(product_id)
+    return "", 204
+
+
+@blueprint.post("/products/<int:product_id>/images")
+def add_image(product_id: int) -> tuple[Response, int]:
+    """Attach an uploaded image (multipart field `image`)."""
+    data, name = uploaded_image("image")
+    image = services().catalog.add_image(product_id, data, name)
+    return jsonify(serialize_image(image)), 201
+
+
+@blueprint.delete("/products/<int:product_id>/images/<int:image_id>")
+def delete_image(product_id: int, image_id: int) -> tuple[str, int]:
+    """Detach an image from a product."""
+    services().catalog.delete_image(product_id, image_id)
+    return "", 204
+
+
+@blueprint.post("/sync")
+def run_sync() -> Response:
+    """Bring the vector index in line with the catalog now, and report what changed."""
+    return jsonify(services().sync.run().to_dict())

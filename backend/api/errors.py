@@ -1,0 +1,58 @@
+"""Every failure becomes the same JSON body: {"error": {"code", "message", "details"?}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import Unavailable, VitrineError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(error: VitrineError) -> tuple[Response, int]:
+    """The JSON response for a domain error."""
+    return jsonify(error.to_dict()), error.status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map domain errors, HTTP errors, database outages and bugs to JSON."""
+
+    @app.errorhandler(VitrineError)
+    def handle_domain_error(error: VitrineError) -> tuple[Response, int]:
+        if error.status >= 500:
+            log.warning("%s: %s", error.code, error.message)
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        code = {413: "payload_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            status, "http_error"
+        )
+        message = error.description or error.name
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"request body too large; the limit is {limit} bytes"
+        return jsonify({"error": {"code": code, "message": message}}), status
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(error: OperationalError) -> tuple[Response, int]:
+        log.warning("database unavailable: %s", error)
+        return error_response(Unavailable("database unavailable"))
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(error: DBAPIError) -> tuple[Response, int]:
+        if error.connection_invalidated:
+            return error_response(Unavailable("database unavailable"))
+        log.exception("database error")
+        return jsonify({"error": {"code": "internal_error", "message": "database error"}}), 500
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        body = {"error": {"code": "internal_error", "message": "internal server error"}}
+        return jsonify(body), 500

@@ -1,0 +1,38 @@
+"""Liveness and dependency reachability."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Response, jsonify
+
+from ..database import check_database
+from ..errors import Unavailable
+from .requests import services
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+def health() -> tuple[Response, int]:
+    """Report whether the database and the vector store answer; 503 if either does not."""
+    found = services()
+    report = {
+        "database": _probe(lambda: check_database(found.engine)),
+        "vector_store": _probe(found.store.check),
+    }
+    healthy = all(value == "ok" for value in report.values())
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        **report,
+        "vector_store_mode": "embedded" if found.store.embedded else "server",
+    }
+    return jsonify(body), 200 if healthy else 503
+
+
+def _probe(check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Unavailable as error:
+        return f"unavailable: {error.message}"
+    return "ok"

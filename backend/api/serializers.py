@@ -1,0 +1,55 @@
+"""JSON shapes of products and search results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from ..models import Product, ProductImage
+from ..search import ProductMatch
+
+
+def serialize_image(image: ProductImage) -> dict[str, Any]:
+    """An image's JSON form, with the URL that serves its bytes."""
+    return {
+        "id": image.id,
+        "url": url_for("products.image_file", product_id=image.product_id, image_id=image.id),
+        "width": image.width,
+        "height": image.height,
+        "content_hash": image.content_hash,
+    }
+
+
+def serialize_product(product: Product) -> dict[str, Any]:
+    """A product's JSON form."""
+    return {
+        "id": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "description": product.description,
+        "category": product.category,
+        "brand": product.brand,
+        "price": float(product.price),
+        "currency": product.currency,
+        "in_stock": product.in_stock,
+        "attributes": product.attributes,
+        "images": [serialize_image(image) for image in product.images],
+        "created_at": product.created_at.isoformat(),
+        "updated_at": product.updated_at.isoformat(),
+    }
+
+
+def serialize_matches(matches: list[ProductMatch]) -> dict[str, Any]:
+    """A result list: one entry per product, best first."""
+    return {
+        "count": len(matches),
+        "results": [
+            {
+                "product": serialize_product(match.product),
+                "score": round(match.score, 6),
+                "matched_image_id": match.image_id,
+            }
+            for match in matches
+        ],
+    }

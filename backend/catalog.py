@@ -1,0 +1,186 @@
+"""Catalog data functions. Each takes a Session and leaves committing to the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from .errors import Conflict, NotFound
+from .image_store import StoredImage
+from .models import Product, ProductImage
+from .product_data import ProductFields
+
+
+def get_product(session: Session, product_id: int) -> Product:
+    """The product with this id, or NotFound."""
+    product = session.get(Product, product_id, options=[selectinload(Product.images)])
+    if product is None:
+        raise NotFound(f"product {product_id} does not exist", details={"product_id": product_id})
+    return product
+
+
+def get_products(session: Session, product_ids: Iterable[int]) -> dict[int, Product]:
+    """Products by id; ids that do not exist are simply absent from the result."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return {}
+    query = select(Product).where(Product.id.in_(ids)).options(selectinload(Product.images))
+    return {product.id: product for product in session.scalars(query)}
+
+
+def require_products(session: Session, product_ids: Sequence[int]) -> dict[int, Product]:
+    """Products by id, raising NotFound that names every missing id."""
+    products = get_products(session, product_ids)
+    missing = [product_id for product_id in product_ids if product_id not in products]
+    if missing:
+        raise NotFound(
+            f"unknown product id(s): {', '.join(map(str, missing))}",
+            details={"product_ids": missing},
+        )
+    return products
+
+
+def find_product_by_sku(session: Session, sku: str) -> Product | None:
+    """The product with this SKU, if any."""
+    query = select(Product).where(Product.sku == sku).options(selectinload(Product.images))
+    return session.scalars(query).one_or_none()
+
+
+def list_products(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[Product], int]:
+    """A page of products ordered by id, and the total count."""
+    total = session.scalar(select(func.count(Product.id))) or 0
+    query = (
+        select(Product).order_by(Product.id).offset(offset).limit(limit).options(selectinload(Product.images))
+    )
+    return list(session.scalars(query)), total
+
+
+def create_product(session: Session, fields: ProductFields) -> Product:
+    """Add a new product; a taken SKU is a Conflict."""
+    if find_product_by_sku(session, fields["sku"]) is not None:
+        raise Conflict(f"a product with sku {fields['sku']!r} already exists")
+    product = Product(**fields.values)
+    product.images = []
+    session.add(product)
+    session.flush()
+    return product
+
+
+def update_product(session: Session, product: Product, fields: ProductFields) -> Product:
+    """Change some fields of a product."""
+    new_sku = fields.values.get("sku")
+    if new_sku is not None and new_sku != product.sku and find_product_by_sku(session, new_sku) is not None:
+        raise Conflict(f"a product with sku {new_sku!r} already exists")
+    for name, value in fields.values.items():
+        setattr(product, name, value)
+    session.flush()
+    return product
+
+
+def delete_product(session: Session, product: Product) -> None:
+    """Remove a product and its images (the vector index follows on the next sync)."""
+    session.delete(product)
+    session.flush()
+
+
+def add_image(
+    session: Session, product: Product, stored: StoredImage, *, original_name: str = ""
+) -> ProductImage:
+    """Attach a stored image to a product; the same content twice is kept once."""
+    for image in product.images:
+        if image.content_hash == stored.content_hash:
+            return image
+    position = max((image.position for image in product.images), default=-1) + 1
+    image = ProductImage(
+        content_hash=stored.content_hash,
+        storage_key=stored.storage_key,
+        original_name=original_name[:300],
+        width=stored.width,
+        height=stored.height,
+        position=position,
+    )
+    product.images.append(image)
+    session.flush()
+    return image
+
+
+def delete_image(session: Session, product: Product, image_id: int) -> None:
+    """Detach one image from a product."""
+    for image in product.images:
+        if image.id == image_id:
+            product.images.remove(image)
+            session.flush()
+            return
+    raise NotFound(f"product {product.id} has no image {image_id}", details={"image_id": image_id})
+
+
+@dataclass(frozen=True)
+class IndexedImage:
+    """What the vector index should hold for one image: its content and its product's fields."""
+
+    image_id: int
+    content_hash: str
+    storage_key: str
+    product_id: int
+    sku: str
+    category: str
+    brand: str
+    price: Decimal
+    currency: str
+    in_stock: bool
+
+    def payload(self) -> dict[str, Any]:
+        """The filterable fields stored beside the vector."""
+        return {
+            "product_id": self.product_id,
+            "image_id": self.image_id,
+            "sku": self.sku,
+            "category": self.category,
+            "brand": self.brand,
+            "price": float(self.price),
+            "currency": self.currency,
+            "in_stock": self.in_stock,
+        }
+
+
+def iter_indexed_images(session: Session, *, chunk_size: int = 2000) -> Iterator[IndexedImage]:
+    """Every image in the catalog with its product's filterable fields, in image-id order."""
+    query = (
+        select(
+            ProductImage.id,
+            ProductImage.content_hash,
+            ProductImage.storage_key,
+            Product.id,
+            Product.sku,
+            Product.category,
+            Product.brand,
+            Product.price,
+            Product.currency,
+            Product.in_stock,
+        )
+        .join(Product, Product.id == ProductImage.product_id)
+        .order_by(ProductImage.id)
+        .execution_options(yield_per=chunk_size)
+    )
+    for row in session.execute(query):
+        yield IndexedImage(*row)
+
+
+def image_ids_of(session: Session, product_id: int) -> list[int]:
+    """The ids of a product's images."""
+    query = select(ProductImage.id).where(ProductImage.product_id == product_id)
+    return list(session.scalars(query))
+
+
+def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Image ids grouped by product id."""
+    query = select(ProductImage.product_id, ProductImage.id).where(ProductImage.product_id.in_(product_ids))
+    grouped: dict[int, list[int]] = {product_id: [] for product_id in product_ids}
+    for product_id, image_id in session.execute(query):
+        grouped[product_id].append(image_id)
+    return grouped

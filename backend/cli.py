@@ -1,0 +1,234 @@
+"""The `vitrine` command: migrate, import, sync, search, serve, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .catalog_import import ImportFailed, import_catalog
+from .database import require_current_schema, upgrade_schema
+from .errors import VitrineError
+from .filters import SearchFilter
+from .sample_catalog import write_query_photo, write_sample_catalog
+from .search import ProductMatch
+from .services import Services, build_services
+from .settings import Settings
+
+
+@contextmanager
+def opened_services(model: str | None = None) -> Iterator[Services]:
+    """Services from the environment; domain errors end the command with their message."""
+    settings = Settings.from_env()
+    if model:
+        settings = settings.with_overrides(model=model)
+    services = build_services(settings)
+    try:
+        yield services
+    except VitrineError as error:
+        raise click.ClickException(error.message) from error
+    finally:
+        services.close()
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter flags shared by the search commands."""
+    options = [
+        click.option("--category", multiple=True, help="Keep these categories (repeatable)."),
+        click.option("--brand", multiple=True, help="Keep these brands (repeatable)."),
+        click.option("--price-min", type=Decimal, default=None),
+        click.option("--price-max", type=Decimal, default=None),
+        click.option("--in-stock/--any-stock", default=None, help="Only products in stock."),
+        click.option("--limit", type=int, default=5, show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_filter(options: dict[str, Any]) -> SearchFilter:
+    """A filter from the shared flags."""
+    return SearchFilter(
+        categories=tuple(options["category"]),
+        brands=tuple(options["brand"]),
+        price_min=options["price_min"],
+        price_max=options["price_max"],
+        in_stock=options["in_stock"],
+    )
+
+
+@click.group()
+def main() -> None:
+    """Vitrine: visual product search. Settings come from the environment (see README)."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the catalog schema (Alembic, to head)."""
+    settings = Settings.from_env()
+    upgrade_schema(settings.database_url)
+    click.echo(f"schema up to date: {_redact(settings.database_url)}")
+
+
+@main.command(name="import")
+@click.argument("catalog_file", type=click.Path(path_type=Path))
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder that image paths are relative to (default: the file's folder).",
+)
+def import_command(catalog_file: Path, images_dir: Path | None) -> None:
+    """Import products from a .jsonl or .csv file; all rows or none."""
+    with opened_services() as services:
+        require_current_schema(services.engine)
+        try:
+            report = import_catalog(services.sessions, services.images, catalog_file, images_dir)
+        except ImportFailed as failure:
+            for problem in failure.problems:
+                click.echo(f"{catalog_file}:{problem.line}: {problem.message}", err=True)
+            raise
+        click.echo(
+            f"imported {catalog_file}: {report.created} created, {report.updated} updated, "
+            f"{report.images_added} images added"
+        )
+
+
+@main.command()
+@click.option("--model", default=None, help="Model name, `arch:weights.pth` or checkpoint path.")
+def sync(model: str | None) -> None:
+    """Embed new images and bring the vector index in line with the catalog."""
+    with opened_services(model) as services:
+        require_current_schema(services.engine)
+        report = services.sync.run(progress=_print_progress)
+        click.echo(json.dumps(report.to_dict(), indent=2))
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@filter_options
+def search(image: Path, **options: Any) -> None:
+    """Search products by a photo."""
+    with opened_services() as services:
+        picture = services.images.decode(image.read_bytes(), name=str(image))
+        matches = services.search.search_by_image(picture, build_filter(options), options["limit"])
+        _print_matches(matches)
+
+
+@main.command()
+@click.argument("product_id", type=int)
+@filter_options
+def similar(product_id: int, **options: Any) -> None:
+    """Products that look like a given product."""
+    with opened_services() as services:
+        matches = services.search.similar_products(product_id, build_filter(options), options["limit"])
+        _print_matches(matches)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", type=int, default=None, help="Default: 1 embedded, 2 with a server.")
+@click.option("--threads", type=int, default=4, show_default=True)
+def serve(bind: str, workers: int | None, threads: int) -> None:
+    """Serve the HTTP API with gunicorn."""
+    settings = Settings.from_env()
+    embedded = not settings.qdrant_url
+    if workers is None:
+        workers = 1 if embedded else 2
+    if embedded and workers > 1:
+        raise click.ClickException(
+            "the embedded vector store allows one process; use --workers 1 or set QDRANT_URL"
+        )
+    arguments = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "backend.app:create_app()",
+    ]
+    os.execvp(arguments[0], arguments)
+
+
+@main.command(name="sample-catalog")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def sample_catalog(folder: Path) -> None:
+    """Write the generated sample catalog (images + catalog.jsonl) into a folder."""
+    path = write_sample_catalog(folder)
+    click.echo(f"wrote {path} (images in {folder / 'images'})")
+
+
+@main.command()
+def demo() -> None:
+    """Set up the embedded default, load the sample catalog and run a few searches."""
+    settings = Settings.from_env()
+    sample = settings.data_dir / "sample-catalog"
+    catalog_file = write_sample_catalog(sample)
+    upgrade_schema(settings.database_url)
+    click.echo(f"catalog database: {_redact(settings.database_url)}")
+    click.echo(f"vector store: {settings.qdrant_url or settings.qdrant_path}")
+    with opened_services() as services:
+        report = import_catalog(services.sessions, services.images, catalog_file, sample / "images")
+        click.echo(f"imported {report.created} new / {report.updated} existing products")
+        sync_report = services.sync.run()
+        click.echo(
+            f"sync into {sync_report.collection}: {sync_report.embedded} embedded, "
+            f"{sync_report.payload_updated} payloads updated, {sync_report.unchanged} unchanged"
+        )
+        query = write_query_photo(sample, "STA-RED")
+        picture = services.images.decode(query.read_bytes(), name=str(query))
+        run = services.search
+        _section(f"search by photo {query.name} (a red star shot in a shop)")
+        _print_matches(run.search_by_image(picture, SearchFilter(), 5))
+        _section("same photo, category filter: only circles")
+        _print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), 5))
+        _section("same photo, price between 10 and 25, in stock")
+        price_filter = SearchFilter(price_min=Decimal(10), price_max=Decimal(25), in_stock=True)
+        _print_matches(run.search_by_image(picture, price_filter, 5))
+        first = run.search_by_image(picture, SearchFilter(), 1)[0].product
+        _section(f"products similar to product {first.id} ({first.sku})")
+        _print_matches(run.similar_products(first.id, SearchFilter(), 5))
+
+
+def _section(title: str) -> None:
+    click.echo(f"\n== {title}")
+
+
+def _print_matches(matches: list[ProductMatch]) -> None:
+    if not matches:
+        click.echo("  (no results)")
+    for rank, match in enumerate(matches, start=1):
+        product = match.product
+        stock = "in stock" if product.in_stock else "sold out"
+        click.echo(
+            f"  {rank}. {product.sku:<8} {product.name:<24} {product.category:<9} "
+            f"{product.brand:<8} {product.price:>7} {product.currency} {stock:<8} "
+            f"score={match.score:.3f}"
+        )
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    click.echo(f"  {stage}: {done}/{total}", err=True)
+
+
+def _redact(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + separator + rest

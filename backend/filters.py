@@ -1,0 +1,132 @@
+"""Search filters: parsed from requests, checked against products, translated by the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from .errors import InvalidRequest
+from .product_data import parse_bool
+
+FILTER_FIELDS = ("category", "brand", "price_min", "price_max", "in_stock")
+
+
+class FilterableProduct(Protocol):
+    category: str
+    brand: str
+    price: Decimal
+    in_stock: bool
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Attribute constraints combined with AND; an empty tuple means no constraint."""
+
+    categories: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    in_stock: bool | None = None
+    exclude_product_ids: tuple[int, ...] = ()
+
+    def matches(self, product: FilterableProduct, product_id: int) -> bool:
+        """Whether a product (as the database has it now) passes every constraint."""
+        if self.categories and product.category not in self.categories:
+            return False
+        if self.brands and product.brand not in self.brands:
+            return False
+        if self.price_min is not None and product.price < self.price_min:
+            return False
+        if self.price_max is not None and product.price > self.price_max:
+            return False
+        if self.in_stock is not None and product.in_stock != self.in_stock:
+            return False
+        return product_id not in self.exclude_product_ids
+
+    def excluding(self, product_ids: Iterable[int]) -> SearchFilter:
+        """The same filter that also leaves out the given products."""
+        merged = tuple(dict.fromkeys((*self.exclude_product_ids, *product_ids)))
+        return SearchFilter(
+            self.categories, self.brands, self.price_min, self.price_max, self.in_stock, merged
+        )
+
+
+def parse_filters(values: Mapping[str, list[Any]]) -> SearchFilter:
+    """Build a filter from field -> list of raw values; unknown fields are rejected.
+
+    Text values may also be comma-separated ("category=Apple,Pear").
+    """
+    unknown = sorted(set(values) - set(FILTER_FIELDS))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown filter field {unknown[0]!r}; allowed: {', '.join(FILTER_FIELDS)}",
+            details={"field": unknown[0], "allowed": list(FILTER_FIELDS)},
+        )
+    price_min = _single_price(values, "price_min")
+    price_max = _single_price(values, "price_max")
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise InvalidRequest(
+            f"price_min ({price_min}) is greater than price_max ({price_max})",
+            details={"field": "price_min"},
+        )
+    return SearchFilter(
+        categories=_text_values(values, "category"),
+        brands=_text_values(values, "brand"),
+        price_min=price_min,
+        price_max=price_max,
+        in_stock=_single_bool(values, "in_stock"),
+    )
+
+
+def filter_values_from_json(data: Any) -> dict[str, list[Any]]:
+    """Turn a JSON "filters" object into field -> list of raw values."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidRequest("filters must be a JSON object", details={"field": "filters"})
+    return {key: list(value) if isinstance(value, list | tuple) else [value] for key, value in data.items()}
+
+
+def _text_values(values: Mapping[str, list[Any]], name: str) -> tuple[str, ...]:
+    result: list[str] = []
+    for raw in values.get(name, []):
+        if not isinstance(raw, str):
+            raise InvalidRequest(f"{name} must be a string or a list of strings", details={"field": name})
+        result.extend(part.strip() for part in raw.split(",") if part.strip())
+    return tuple(dict.fromkeys(result))
+
+
+def _single(values: Mapping[str, list[Any]], name: str) -> Any:
+    raw = values.get(name, [])
+    if len(raw) > 1:
+        raise InvalidRequest(f"{name} may be given once", details={"field": name})
+    if not raw or raw[0] in (None, ""):
+        return None
+    return raw[0]
+
+
+def _single_price(values: Mapping[str, list[Any]], name: str) -> Decimal | None:
+    raw = _single(values, name)
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise InvalidOperation
+        price = Decimal(str(raw))
+    except InvalidOperation:
+        raise InvalidRequest(f"{name} must be a number, got {raw!r}", details={"field": name}) from None
+    if not price.is_finite() or price < 0:
+        raise InvalidRequest(f"{name} must be a finite number >= 0", details={"field": name})
+    return price
+
+
+def _single_bool(values: Mapping[str, list[Any]], name: str) -> bool | None:
+    raw = _single(values, name)
+    if raw is None:
+        return None
+    try:
+        return parse_bool(raw)
+    except ValueError as error:
+        raise InvalidRequest(f"{name} {error}", details={"field": name}) from None

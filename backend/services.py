@@ -1,0 +1,70 @@
+"""Wiring: builds the engine, stores, model provider and services from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .catalog_service import CatalogService
+from .database import create_database_engine, create_session_factory
+from .image_store import ImageStore
+from .model_provider import ModelProvider
+from .search import SearchService
+from .settings import Settings
+from .sync import SyncService
+from .vectors import VectorStore
+
+
+@dataclass
+class Services:
+    """Everything a request handler or command needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: VectorStore
+    images: ImageStore
+    models: ModelProvider
+    catalog: CatalogService
+    search: SearchService
+    sync: SyncService
+
+    def close(self) -> None:
+        """Release connections and the embedded store's lock."""
+        self.store.close()
+        self.engine.dispose()
+
+
+def open_vector_store(settings: Settings) -> VectorStore:
+    """A Qdrant server when QDRANT_URL is set, else the embedded engine under the data dir."""
+    if settings.qdrant_url:
+        return VectorStore.remote(
+            settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
+        )
+    return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
+
+
+def build_services(
+    settings: Settings, *, store: VectorStore | None = None, models: ModelProvider | None = None
+) -> Services:
+    """Build the services; store and models may be passed in to share them (tests)."""
+    engine = create_database_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    vector_store = store or open_vector_store(settings)
+    model_provider = models or ModelProvider(settings.model, allow_download=settings.allow_weight_download)
+    images = ImageStore(settings.image_dir, max_pixels=settings.max_image_pixels)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=vector_store,
+        images=images,
+        models=model_provider,
+        catalog=CatalogService(sessions, images),
+        search=SearchService(sessions, vector_store, model_provider, max_results=settings.max_results),
+        sync=SyncService(
+            sessions, vector_store, model_provider, images, batch_size=settings.embed_batch_size
+        ),
+    )

@@ -1,0 +1,90 @@
+"""Settings, read from the environment in one place when asked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "var/vitrine"
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{name} must be a boolean (true/false), got {value!r}")
+
+
+def _parse_int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one Vitrine deployment."""
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str = ""
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    collection_prefix: str = "vitrine"
+    model: str = "efficientnet_lite0"
+    allow_weight_download: bool = False
+    admin_token: str | None = None
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_results: int = 100
+    embed_batch_size: int = 32
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            database_path = (self.data_dir / "catalog.sqlite3").resolve()
+            object.__setattr__(self, "database_url", f"sqlite:///{database_path}")
+
+    @property
+    def image_dir(self) -> Path:
+        """Folder of the content-addressed image store."""
+        return self.data_dir / "images"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Folder of the embedded Qdrant engine (used when no qdrant_url is set)."""
+        return self.data_dir / "qdrant"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (VITRINE_*, DATABASE_URL, QDRANT_URL)."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            data_dir=Path(env.get("VITRINE_DATA_DIR", DEFAULT_DATA_DIR)),
+            database_url=env.get("DATABASE_URL", ""),
+            qdrant_url=env.get("QDRANT_URL") or None,
+            qdrant_api_key=env.get("QDRANT_API_KEY") or None,
+            collection_prefix=env.get("VITRINE_COLLECTION_PREFIX", defaults.collection_prefix),
+            model=env.get("VITRINE_MODEL", defaults.model),
+            allow_weight_download=_parse_bool(
+                "VITRINE_ALLOW_WEIGHT_DOWNLOAD", env.get("VITRINE_ALLOW_WEIGHT_DOWNLOAD", "")
+            ),
+            admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
+            max_upload_bytes=_parse_int(
+                "VITRINE_MAX_UPLOAD_BYTES",
+                env.get("VITRINE_MAX_UPLOAD_BYTES", str(defaults.max_upload_bytes)),
+            ),
+            max_image_pixels=_parse_int(
+                "VITRINE_MAX_IMAGE_PIXELS",
+                env.get("VITRINE_MAX_IMAGE_PIXELS", str(defaults.max_image_pixels)),
+            ),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields replaced."""
+        return replace(self, **changes)  # type: ignore[arg-type]

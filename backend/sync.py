@@ -1,0 +1,226 @@
+"""Catalog -> vector index sync. The database is the truth; the index is derived from it.
+
+A sync compares what the index should hold (every catalog image with its product's fields)
+with what it does hold (each point's content hash, payload hash and model), then:
+embeds images that are new or whose content changed, rewrites payloads that are stale
+(price, stock, ... never re-embeds), and deletes points whose image is gone. Because it
+works from that comparison, running it twice does nothing the second time, and a sync
+that was interrupted is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from embedder import ImageLoadError
+
+from . import catalog
+from .catalog import IndexedImage
+from .errors import Conflict
+from .image_store import ImageStore
+from .model_provider import ModelProvider
+from .vectors import IndexPoint, PointState, VectorStore
+
+T = TypeVar("T")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    collection: str
+    model: str
+    embedded: int = 0
+    reused: int = 0
+    payload_updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the sync wrote anything."""
+        return bool(self.embedded or self.reused or self.payload_updated or self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """The differences between the catalog and the index."""
+
+    to_embed: list[IndexedImage]
+    to_update: list[IndexedImage]
+    to_delete: list[int]
+    unchanged: int
+
+
+class SyncService:
+    """Keeps one model's collection equal to the catalog."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: VectorStore,
+        models: ModelProvider,
+        images: ImageStore,
+        *,
+        batch_size: int = 32,
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.models = models
+        self.images = images
+        self.batch_size = batch_size
+        self._running = threading.Lock()
+
+    def run(self, progress: Progress | None = None) -> SyncReport:
+        """Bring the index in line with the catalog; a sync already running is a Conflict."""
+        if not self._running.acquire(blocking=False):
+            raise Conflict("a sync is already running in this process")
+        try:
+            return self._run(progress or _no_progress)
+        finally:
+            self._running.release()
+
+    def _run(self, progress: Progress) -> SyncReport:
+        embedder = self.models.get()
+        model_key = embedder.info.key
+        collection = self.store.collection_name(model_key)
+        self.store.ensure_collection(collection, embedder.info.dimension)
+        states = {state.id: state for state in self.store.point_states(collection)}
+        with self.sessions() as session:
+            plan = plan_sync(catalog.iter_indexed_images(session), states, model_key)
+        report = SyncReport(collection, model_key, unchanged=plan.unchanged)
+
+        for done, batch in _batches(plan.to_update, 500):
+            self.store.overwrite_payloads(
+                collection, {item.image_id: point_payload(item, model_key) for item in batch}
+            )
+            report.payload_updated += len(batch)
+            progress("payload", done, len(plan.to_update))
+
+        reusable = KnownVectors(self.store, collection, states.values(), model_key)
+        for done, batch in _batches(plan.to_embed, self.batch_size):
+            self._embed_batch(collection, model_key, batch, reusable, report)
+            progress("embed", done, len(plan.to_embed))
+
+        # Deleting last keeps a replaced image's old vector available for reuse above.
+        self.store.delete(collection, plan.to_delete)
+        report.deleted = len(plan.to_delete)
+        return report
+
+    def _embed_batch(
+        self,
+        collection: str,
+        model_key: str,
+        batch: Sequence[IndexedImage],
+        reusable: KnownVectors,
+        report: SyncReport,
+    ) -> None:
+        points: list[IndexPoint] = []
+        pending: list[IndexedImage] = []
+        pictures = []
+        for item in batch:
+            vector = reusable.get(item.content_hash)
+            if vector is not None:
+                points.append(IndexPoint(item.image_id, vector, point_payload(item, model_key)))
+                report.reused += 1
+                continue
+            try:
+                pictures.append(self.images.load(item.storage_key))
+            except (ImageLoadError, OSError) as error:
+                report.failed.append({"image_id": item.image_id, "reason": str(error)})
+                continue
+            pending.append(item)
+        if pending:
+            vectors = self.models.get().embed(pictures, batch_size=self.batch_size)
+            for item, vector in zip(pending, vectors, strict=True):
+                reusable.remember(item.content_hash, vector)
+                points.append(IndexPoint(item.image_id, vector, point_payload(item, model_key)))
+            report.embedded += len(pending)
+        self.store.upsert(collection, points)
+
+
+def plan_sync(images: Iterator[IndexedImage], states: dict[int, PointState], model_key: str) -> SyncPlan:
+    """Compare the catalog's images with the index's points."""
+    to_embed: list[IndexedImage] = []
+    to_update: list[IndexedImage] = []
+    seen: set[int] = set()
+    unchanged = 0
+    for item in images:
+        seen.add(item.image_id)
+        state = states.get(item.image_id)
+        if state is None or state.content_hash != item.content_hash or state.model != model_key:
+            to_embed.append(item)
+        elif state.payload_hash != payload_hash(item, model_key):
+            to_update.append(item)
+        else:
+            unchanged += 1
+    to_delete = sorted(point_id for point_id in states if point_id not in seen)
+    return SyncPlan(to_embed, to_update, to_delete, unchanged)
+
+
+def point_payload(item: IndexedImage, model_key: str) -> dict[str, Any]:
+    """The payload stored with an image's vector, including the hash that dates it."""
+    payload = item.payload()
+    payload["content_hash"] = item.content_hash
+    payload["model"] = model_key
+    payload["payload_hash"] = payload_hash(item, model_key)
+    return payload
+
+
+def payload_hash(item: IndexedImage, model_key: str) -> str:
+    """A short digest of the payload's fields: changes when any filterable field changes."""
+    document = {**item.payload(), "content_hash": item.content_hash, "model": model_key}
+    encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+class KnownVectors:
+    """Vectors already computed for given image bytes, so no content is embedded twice."""
+
+    def __init__(
+        self, store: VectorStore, collection: str, states: Iterable[PointState], model_key: str
+    ) -> None:
+        self.store = store
+        self.collection = collection
+        self._point_by_hash = {
+            state.content_hash: state.id
+            for state in states
+            if state.content_hash and state.model == model_key
+        }
+        self._cache: dict[str, np.ndarray | None] = {}
+
+    def get(self, content_hash: str) -> np.ndarray | None:
+        """A vector for these bytes, if the index has one."""
+        if content_hash not in self._cache:
+            point_id = self._point_by_hash.get(content_hash)
+            found = self.store.vectors(self.collection, [point_id]) if point_id else {}
+            self._cache[content_hash] = found.get(point_id) if point_id else None
+        return self._cache[content_hash]
+
+    def remember(self, content_hash: str, vector: np.ndarray) -> None:
+        """Record a freshly computed vector."""
+        self._cache[content_hash] = vector
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:
+    for start in range(0, len(items), size):
+        batch = items[start : start + size]
+        yield start + len(batch), batch
+
+
+def _no_progress(_stage: str, _done: int, _total: int) -> None:
+    return None

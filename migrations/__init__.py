@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way Vitrine's schema is created or changed."""

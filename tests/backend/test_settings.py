@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from backend.settings import Settings
+
+
+def test_defaults_use_sqlite_under_the_data_dir() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.database_url.endswith("var/vitrine/catalog.sqlite3")
+    assert settings.qdrant_url is None
+    assert settings.qdrant_path == Path("var/vitrine/qdrant")
+    assert settings.model == "efficientnet_lite0"
+    assert settings.admin_token is None
+
+
+def test_environment_selects_the_production_pair() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+psycopg://app@db/vitrine",
+            "QDRANT_URL": "http://qdrant:6333",
+            "VITRINE_ADMIN_TOKEN": "secret",
+            "VITRINE_MAX_UPLOAD_BYTES": "1000",
+            "VITRINE_ALLOW_WEIGHT_DOWNLOAD": "yes",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://app@db/vitrine"
+    assert settings.qdrant_url == "http://qdrant:6333"
+    assert settings.admin_token == "secret"
+    assert settings.max_upload_bytes == 1000
+    assert settings.allow_weight_download is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VITRINE_MAX_UPLOAD_BYTES", "ten"), ("VITRINE_ALLOW_WEIGHT_DOWNLOAD", "maybe")],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})

@@ -1,0 +1,164 @@
+"""The vector store against Qdrant's real engines: embedded (memory, disk) and a server if reachable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.errors import Conflict, Unavailable
+from backend.filters import SearchFilter
+from backend.vectors import IndexPoint, VectorStore
+
+DIMENSION = 8
+
+
+@pytest.fixture(params=["memory", "disk", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    if request.param == "memory":
+        opened = VectorStore.in_memory()
+    elif request.param == "disk":
+        opened = VectorStore.embedded_at(tmp_path / "qdrant")
+    else:
+        url = os.environ.get("QDRANT_URL")
+        if not url:
+            pytest.skip("no Qdrant server: set QDRANT_URL to run these tests against one (CI has no Docker)")
+        opened = VectorStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
+    yield opened
+    opened.close()
+
+
+def unit(values: list[float]) -> np.ndarray:
+    vector = np.zeros(DIMENSION, dtype=np.float32)
+    vector[: len(values)] = values
+    return vector / np.linalg.norm(vector)
+
+
+def point(point_id: int, product_id: int, vector: list[float], **payload: object) -> IndexPoint:
+    base = {
+        "product_id": product_id,
+        "image_id": point_id,
+        "category": "Milk",
+        "brand": "Arla",
+        "price": 10.0,
+    }
+    base.update({"in_stock": True, "content_hash": f"h{point_id}", "payload_hash": "p", "model": "m"})
+    base.update(payload)
+    return IndexPoint(point_id, unit(vector), base)
+
+
+@pytest.fixture
+def collection(store: VectorStore) -> str:
+    name = store.collection_name("test_model")
+    store.ensure_collection(name, DIMENSION)
+    store.upsert(
+        name,
+        [
+            point(1, 10, [1, 0.1]),
+            point(2, 10, [1, 0.2]),  # a second photo of product 10
+            point(3, 20, [1, 0.5], category="Juice", price=25.0),
+            point(4, 30, [0.2, 1], brand="Oatly", in_stock=False, price=5.0),
+            point(5, 40, [0, 1, 1], price=99.0),
+        ],
+    )
+    return name
+
+
+def test_one_hit_per_product_best_first(store: VectorStore, collection: str) -> None:
+    hits = store.search_products(collection, unit([1, 0.15]), SearchFilter(), 10)
+    product_ids = [hit.product_id for hit in hits]
+    assert product_ids[:2] == [10, 20]
+    assert len(product_ids) == len(set(product_ids)) == 4
+    assert hits[0].image_id in (1, 2)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("search_filter", "expected"),
+    [
+        (SearchFilter(categories=("Juice",)), {20}),
+        (SearchFilter(brands=("Oatly",)), {30}),
+        (SearchFilter(price_min=Decimal(6), price_max=Decimal(30)), {10, 20}),
+        (SearchFilter(in_stock=False), {30}),
+        (SearchFilter(categories=("Milk",), in_stock=True).excluding([10]), {40}),
+    ],
+)
+def test_filters_hold(
+    store: VectorStore, collection: str, search_filter: SearchFilter, expected: set[int]
+) -> None:
+    hits = store.search_products(collection, unit([1, 1]), search_filter, 10)
+    assert {hit.product_id for hit in hits} == expected
+
+
+def test_recommend_moves_towards_positives_and_away_from_negatives(
+    store: VectorStore, collection: str
+) -> None:
+    hits = store.recommend_products(collection, [4], [1], SearchFilter().excluding([30]), 2)
+    assert hits[0].product_id == 40
+    best = store.recommend_products(collection, [4], [1], SearchFilter().excluding([30]), 2, best_score=True)
+    assert best[0].product_id == 40
+
+
+def test_payload_overwrite_delete_and_states(store: VectorStore, collection: str) -> None:
+    store.overwrite_payloads(
+        collection, {3: {"product_id": 20, "category": "Milk", "price": 1.0, "payload_hash": "q"}}
+    )
+    hits = store.search_products(collection, unit([1, 0.5]), SearchFilter(price_max=Decimal(2)), 10)
+    assert [hit.product_id for hit in hits] == [20]
+    store.delete(collection, [5])
+    states = {state.id: state for state in store.point_states(collection, page_size=2)}
+    assert sorted(states) == [1, 2, 3, 4]
+    assert states[3].payload_hash == "q"
+    assert states[1].content_hash == "h1"
+    assert store.count(collection) == 4
+    vectors = store.vectors(collection, [1, 99])
+    assert list(vectors) == [1]
+    assert np.allclose(vectors[1], unit([1, 0.1]), atol=1e-6)
+
+
+def test_collection_dimension_is_checked(store: VectorStore, collection: str) -> None:
+    store.ensure_collection(collection, DIMENSION)  # idempotent
+    with pytest.raises(Conflict, match="8-d"):
+        store.ensure_collection(collection, DIMENSION * 2)
+
+
+def test_embedded_store_persists_across_reopen(tmp_path: Path) -> None:
+    first = VectorStore.embedded_at(tmp_path / "qdrant")
+    name = first.collection_name("m")
+    first.ensure_collection(name, DIMENSION)
+    first.upsert(name, [point(1, 10, [1])])
+    first.close()
+    second = VectorStore.embedded_at(tmp_path / "qdrant")
+    assert second.count(name) == 1
+    second.close()
+
+
+def test_second_process_on_the_embedded_store_gets_unavailable(tmp_path: Path) -> None:
+    holder = VectorStore.embedded_at(tmp_path / "qdrant")
+    holder.check()
+    script = (
+        "import sys\n"
+        "from backend.errors import Unavailable\n"
+        "from backend.vectors import VectorStore\n"
+        "try:\n"
+        f"    VectorStore.embedded_at(__import__('pathlib').Path({str(tmp_path / 'qdrant')!r})).check()\n"
+        "except Unavailable as error:\n"
+        "    print(error.message); sys.exit(3)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    holder.close()
+    assert result.returncode == 3, result.stderr
+    assert "another process" in result.stdout
+
+
+def test_unreachable_server_is_unavailable() -> None:
+    store = VectorStore.remote("http://127.0.0.1:9")
+    with pytest.raises(Unavailable):
+        store.check()

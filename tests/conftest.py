@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: the real PostgreSQL server and the grocery data set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+GROCERY = REPOSITORY.parent / "shared" / "datasets" / "grocery-store"
+DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_server_url() -> str:
+    """An administrative URL of the test PostgreSQL server."""
+    return os.environ.get("VITRINE_TEST_DATABASE_URL", DEFAULT_SERVER_URL)
+
+
+def create_postgres_database() -> str:
+    """Create a new, empty database on the test server and return its URL."""
+    server = postgres_server_url()
+    name = f"vitrine_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL at {make_url(server).render_as_string(hide_password=True)} is not "
+            f"reachable ({error.orig}); start it or set VITRINE_TEST_DATABASE_URL",
+            pytrace=False,
+        )
+    finally:
+        engine.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    """Drop a database made by create_postgres_database."""
+    name = make_url(url).database
+    engine = create_engine(postgres_server_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own for one test."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def grocery() -> Path:
+    """The grocery-store data set that sits beside the repository (never copied into it)."""
+    if not (GROCERY / "dataset" / "classes.csv").is_file():
+        pytest.fail(f"the grocery data set is missing at {GROCERY}", pytrace=False)
+    return GROCERY / "dataset"
