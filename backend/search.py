@@ -65,10 +65,10 @@ class SearchService:
     ) -> list[ProductMatch]:
         """Products that look like this one (the mean of its image vectors), excluding itself."""
         self._check_limit(limit)
-        collection = self._existing_collection()
         with self.sessions() as session:
             product = catalog.get_product(session, product_id)
             image_ids = [image.id for image in product.images]
+        collection = self._existing_collection()
         vectors = self.store.vectors(collection, image_ids)
         if not vectors:
             raise Conflict(
@@ -100,10 +100,10 @@ class SearchService:
                 f"product(s) {sorted(overlap)} are both positive and negative",
                 details={"field": "negative"},
             )
-        collection = self._existing_collection()
         with self.sessions() as session:
             catalog.require_products(session, [*positive, *negative])
             images = catalog.image_ids_by_product(session, [*positive, *negative])
+        collection = self._existing_collection()
         indexed = set(self.store.vectors(collection, [i for ids in images.values() for i in ids]))
         unindexed = [pid for pid, ids in images.items() if not indexed.intersection(ids)]
         if unindexed:

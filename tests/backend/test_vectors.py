@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_one_hit_per_product_best_first(store: VectorStore, collection: str) -> 
     assert product_ids[:2] == [10, 20]
     assert len(product_ids) == len(set(product_ids)) == 4
     assert hits[0].image_id in (1, 2)
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 @pytest.mark.parametrize(
