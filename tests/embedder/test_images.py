@@ -1,0 +1,201 @@
+"""Tests for embedder.images: every kind of input becomes a loaded RGB image, or a clear error."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from embedder import DEFAULT_MAX_PIXELS, ImageLoadError, ImageTooLargeError, load_image
+from embedder.images import to_rgb
+
+WHITE = (255, 255, 255)
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    """Encode an image in memory."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims another size: decoding it would fail, reading the header not."""
+    data = bytearray(encode(Image.new("RGB", (1, 1))))
+    # Bytes 16..24 are IHDR's width and height; its CRC (bytes 29..33) covers bytes 12..29.
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def pixel(image: Image.Image, x: int, y: int) -> tuple[int, ...]:
+    """One pixel as a tuple of ints."""
+    return tuple(int(value) for value in np.asarray(image)[y, x])
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (40, 20), RED)
+    image.paste(BLUE, (20, 0, 40, 20))  # left half red, right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera was turned; display rotated 90 degrees clockwise
+    loaded = load_image(encode(image, "JPEG", exif=exif, quality=95))
+    assert loaded.size == (20, 40)
+    assert np.allclose(pixel(loaded, 10, 5), RED, atol=30)
+    assert np.allclose(pixel(loaded, 10, 35), BLUE, atol=30)
+
+
+def test_image_without_orientation_keeps_its_shape() -> None:
+    loaded = load_image(encode(Image.new("RGB", (40, 20), RED), "JPEG"))
+    assert loaded.size == (40, 20)
+
+
+def test_palette_with_transparency_is_composited_on_white() -> None:
+    image = Image.new("P", (2, 1))
+    image.putpalette([*RED, *BLUE])
+    image.putpixel((1, 0), 1)
+    loaded = load_image(encode(image, transparency=1))
+    assert loaded.mode == "RGB"
+    assert pixel(loaded, 0, 0) == RED
+    assert pixel(loaded, 1, 0) == WHITE
+
+
+def test_palette_gif_without_transparency() -> None:
+    image = Image.new("P", (2, 1))
+    image.putpalette([*RED, *BLUE])
+    image.putpixel((1, 0), 1)
+    loaded = load_image(encode(image, "GIF"))
+    assert (pixel(loaded, 0, 0), pixel(loaded, 1, 0)) == (RED, BLUE)
+
+
+def test_rgba_is_composited_on_white() -> None:
+    image = Image.new("RGBA", (3, 1))
+    image.putdata([(255, 0, 0, 0), (0, 0, 255, 255), (0, 0, 0, 128)])
+    loaded = load_image(encode(image))
+    assert loaded.mode == "RGB"
+    assert pixel(loaded, 0, 0) == WHITE
+    assert pixel(loaded, 1, 0) == BLUE
+    assert np.allclose(pixel(loaded, 2, 0), (127, 127, 127), atol=1)
+
+
+def test_la_is_composited_on_white() -> None:
+    image = Image.new("LA", (2, 1))
+    image.putdata([(0, 0), (0, 255)])
+    loaded = load_image(encode(image))
+    assert (pixel(loaded, 0, 0), pixel(loaded, 1, 0)) == (WHITE, (0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("mode", "values", "expected"),
+    [
+        ("L", [0, 100], [0, 100]),
+        ("1", [0, 1], [0, 255]),
+        ("I;16", [0, 65535], [0, 255]),
+        ("I;16", [32896, 257], [128, 1]),
+    ],
+)
+def test_grayscale_modes_become_gray_rgb(mode: str, values: list[int], expected: list[int]) -> None:
+    image = Image.new(mode, (2, 1))
+    image.putdata(values)
+    loaded = load_image(encode(image))
+    assert loaded.mode == "RGB"
+    assert [pixel(loaded, x, 0) for x in range(2)] == [(level,) * 3 for level in expected]
+
+
+def test_sixteen_bit_png_opened_as_mode_i_is_scaled_not_clipped() -> None:
+    image = Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.int32))
+    assert [pixel(to_rgb(image), x, 0) for x in range(3)] == [(0, 0, 0), (128,) * 3, WHITE]
+
+
+def test_eight_bit_values_in_mode_i_are_kept() -> None:
+    image = Image.fromarray(np.array([[0, 200]], dtype=np.int32))
+    assert pixel(to_rgb(image), 1, 0) == (200, 200, 200)
+
+
+@pytest.mark.parametrize(("values", "expected"), [([0.0, 1.0], [0, 255]), ([0.0, 200.0], [0, 200])])
+def test_float_images_are_scaled_by_their_range(values: list[float], expected: list[int]) -> None:
+    image = Image.fromarray(np.array([values], dtype=np.float32))
+    assert [pixel(to_rgb(image), x, 0) for x in range(2)] == [(level,) * 3 for level in expected]
+
+
+def test_cmyk_is_converted() -> None:
+    image = Image.new("CMYK", (2, 1))
+    image.putdata([(0, 0, 0, 0), (0, 255, 255, 0)])
+    loaded = load_image(encode(image, "TIFF"))
+    assert (pixel(loaded, 0, 0), pixel(loaded, 1, 0)) == (WHITE, RED)
+
+
+def test_path_file_object_and_bytes_give_the_same_image(tmp_path: Path) -> None:
+    data = encode(Image.new("RGB", (5, 4), BLUE))
+    path = tmp_path / "blue.png"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        from_file = load_image(file)
+    images = [load_image(path), load_image(str(path)), load_image(data), from_file]
+    for image in images:
+        assert image.mode == "RGB"
+        assert np.array_equal(np.asarray(image), np.asarray(images[0]))
+
+
+def test_image_is_usable_after_its_file_is_closed(tmp_path: Path) -> None:
+    path = tmp_path / "red.jpg"
+    path.write_bytes(encode(Image.new("RGB", (8, 8), RED), "JPEG"))
+    image = load_image(path)
+    assert np.allclose(pixel(image, 4, 4), RED, atol=5)
+
+
+def test_truncated_file_names_the_file(tmp_path: Path) -> None:
+    data = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    path = tmp_path / "cut-short.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError, match=r"cut-short\.jpg"):
+        load_image(path)
+
+
+def test_text_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a picture")
+    with pytest.raises(ImageLoadError, match=r"notes\.txt.*not a recognised image"):
+        load_image(path)
+
+
+def test_corrupt_bytes_name_the_upload() -> None:
+    with pytest.raises(ImageLoadError, match="uploaded image"):
+        load_image(b"\x89PNG\r\n\x1a\n garbage")
+
+
+def test_given_name_is_used_in_messages() -> None:
+    with pytest.raises(ImageLoadError, match=r"shelf-photo\.jpg"):
+        load_image(io.BytesIO(b"garbage"), name="shelf-photo.jpg")
+
+
+def test_missing_file_is_an_image_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageLoadError, match=r"absent\.png: no such file"):
+        load_image(tmp_path / "absent.png")
+
+
+def test_too_many_pixels_is_refused_before_decoding() -> None:
+    # The pixel data is missing, so reaching the decoder would raise a different error.
+    with pytest.raises(ImageTooLargeError, match="8000x6000"):
+        load_image(png_claiming_size(8000, 6000), max_pixels=1_000_000)
+
+
+def test_pillow_decompression_bomb_is_too_large_and_limit_untouched() -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageTooLargeError):
+        load_image(png_claiming_size(100_000, 100_000), max_pixels=10**11)
+    assert limit == Image.MAX_IMAGE_PIXELS
+
+
+def test_default_limit_allows_ordinary_photos() -> None:
+    assert DEFAULT_MAX_PIXELS == 40_000_000
+    with pytest.raises(ImageTooLargeError):
+        load_image(png_claiming_size(8000, 6000))
+    # Under the limit the header passes and the (missing) data fails to decode instead.
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(png_claiming_size(4000, 3000))
+    assert not isinstance(caught.value, ImageTooLargeError)

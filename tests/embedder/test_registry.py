@@ -1,0 +1,44 @@
+"""Tests for model specs and names accepted by load_embedder."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from embedder import ModelLoadError, available_models, load_embedder
+
+
+def test_available_models() -> None:
+    assert available_models() == ["efficientnet_lite0", "resnet18", "resnet50"]
+
+
+def test_default_is_efficientnet_lite0(lite0: object) -> None:
+    assert load_embedder().info == load_embedder("efficientnet_lite0").info
+
+
+def test_unknown_name_lists_the_valid_ones() -> None:
+    with pytest.raises(
+        ModelLoadError, match=r"unknown model 'vgg16'.*efficientnet_lite0, resnet18, resnet50"
+    ):
+        load_embedder("vgg16")
+
+
+def test_missing_weights_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"no resnet18 weights file at .*absent\.pth.*resnet50"):
+        load_embedder(f"resnet18:{tmp_path / 'absent.pth'}")
+
+
+def test_missing_checkpoint_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"absent\.pt.*Valid model specs"):
+        load_embedder(str(tmp_path / "absent.pt"))
+
+
+def test_invalid_device() -> None:
+    with pytest.raises(ModelLoadError, match="invalid device"):
+        load_embedder(device="toaster")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda() -> None:
+    with pytest.raises(ModelLoadError, match="CUDA is not available"):
+        load_embedder(device="cuda")
