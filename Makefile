@@ -10,7 +10,7 @@ install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

@@ -232,3 +232,7 @@ def _redact(url: str) -> str:
     if "@" in rest:
         rest = "***@" + rest.split("@", 1)[1]
     return scheme + separator + rest
+
+
+if __name__ == "__main__":
+    main()
