@@ -167,8 +167,21 @@ def iter_indexed_images(session: Session, *, chunk_size: int = 2000) -> Iterator
         .order_by(ProductImage.id)
         .execution_options(yield_per=chunk_size)
     )
-    for row in session.execute(query):
-        yield IndexedImage(*row)
+    for (
+        image_id,
+        content_hash,
+        storage_key,
+        product_id,
+        sku,
+        category,
+        brand,
+        price,
+        currency,
+        in_stock,
+    ) in session.execute(query):
+        yield IndexedImage(
+            image_id, content_hash, storage_key, product_id, sku, category, brand, price, currency, in_stock
+        )
 
 
 def image_ids_of(session: Session, product_id: int) -> list[int]:

@@ -84,12 +84,12 @@ def _text(max_length: int, *, required: bool) -> Any:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        value = value.strip()
-        if required and not value:
+        text = value.strip()
+        if required and not text:
             raise ValueError("must not be empty")
-        if len(value) > max_length:
+        if len(text) > max_length:
             raise ValueError(f"must be at most {max_length} characters")
-        return value
+        return text
 
     return parse
 

@@ -202,15 +202,13 @@ class VectorStore:
         """Every point's id, content hash, payload hash and model."""
         offset: Any = None
         while True:
-            page, offset = self._run(
-                lambda client, start=offset: client.scroll(
-                    name,
-                    limit=page_size,
-                    offset=start,
-                    with_payload=STATE_FIELDS,
-                    with_vectors=False,
+
+            def scroll(client: QdrantClient, start: Any = offset) -> tuple[list[Any], Any]:
+                return client.scroll(
+                    name, limit=page_size, offset=start, with_payload=STATE_FIELDS, with_vectors=False
                 )
-            )
+
+            page, offset = self._run(scroll)
             for record in page:
                 payload = record.payload or {}
                 yield PointState(
