@@ -17,6 +17,7 @@ from .catalog_import import ImportFailed, import_catalog
 from .database import require_current_schema, upgrade_schema
 from .errors import VitrineError
 from .filters import SearchFilter
+from .grocery_catalog import write_grocery_catalog
 from .sample_catalog import write_query_photo, write_sample_catalog
 from .search import ProductMatch
 from .services import Services, build_services
@@ -172,6 +173,16 @@ def sample_catalog(folder: Path) -> None:
     """Write the generated sample catalog (images + catalog.jsonl) into a folder."""
     path = write_sample_catalog(folder)
     click.echo(f"wrote {path} (images in {folder / 'images'})")
+
+
+@main.command(name="grocery-catalog")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--shop-photos", type=int, default=3, show_default=True, help="Train photos per product.")
+def grocery_catalog(dataset: Path, output: Path, shop_photos: int) -> None:
+    """Write a catalog file from the Grocery Store data set's `dataset/` folder."""
+    path = write_grocery_catalog(dataset, output, shop_photos=shop_photos)
+    click.echo(f"wrote {path}; import it with --images {dataset}")
 
 
 @main.command()
