@@ -94,7 +94,9 @@ class VectorStore:
     def remote(cls, url: str, *, api_key: str | None = None, prefix: str = "vitrine") -> VectorStore:
         """A Qdrant server or cluster."""
         return cls(
-            lambda: QdrantClient(url=url, api_key=api_key, timeout=10),
+            # The client's version check runs in a thread at connect time and dies noisily
+            # when the server is down; compatibility is pinned in docker-compose instead.
+            lambda: QdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False),
             embedded=False,
             prefix=prefix,
         )
