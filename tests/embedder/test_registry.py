@@ -12,7 +12,7 @@ def test_available_models() -> None:
     assert available_models() == ["efficientnet_lite0", "resnet18", "resnet50"]
 
 
-def test_default_is_efficientnet_lite0(lite0: object) -> None:
+def test_default_is_efficientnet_lite0() -> None:
     assert load_embedder().info == load_embedder("efficientnet_lite0").info
 
 

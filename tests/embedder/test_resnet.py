@@ -1,5 +1,7 @@
 """Tests for torchvision ResNets: weights from files and from the torch hub cache, never random."""
 
+import copy
+import functools
 import hashlib
 from pathlib import Path
 
@@ -14,11 +16,17 @@ from embedder import ModelLoadError, load_embedder
 from embedder.preprocessing import IMAGENET
 
 
-def seeded_resnet18() -> nn.Module:
-    """A randomly initialised but reproducible resnet18 classifier."""
+@functools.cache
+def _seeded_resnet18() -> nn.Module:
+    """Build the seeded model once; initialising resnet18 costs a noticeable fraction of a second."""
     torch.manual_seed(0)
     model: nn.Module = torchvision.models.resnet18()
     return model.eval()
+
+
+def seeded_resnet18() -> nn.Module:
+    """A randomly initialised but reproducible resnet18 classifier (a fresh copy each call)."""
+    return copy.deepcopy(_seeded_resnet18())
 
 
 def sample_images() -> list[Image.Image]:
@@ -27,11 +35,13 @@ def sample_images() -> list[Image.Image]:
     return [Image.fromarray(generator.integers(0, 256, (240, 260, 3), dtype=np.uint8)) for _ in range(2)]
 
 
-def pooled_features(model: nn.Module, images: list[Image.Image]) -> np.ndarray:
-    """What the embedding of a classifier should be: its pooled features, L2-normalised."""
+@functools.cache
+def expected_vectors() -> np.ndarray:
+    """What embedding sample_images() should give: the seeded model's pooled features, normalised."""
+    model = seeded_resnet18()
     model.fc = nn.Identity()
     with torch.inference_mode():
-        features = model(torch.stack([IMAGENET.to_tensor(image) for image in images]))
+        features = model(torch.stack([IMAGENET.to_tensor(image) for image in sample_images()]))
     return torch.nn.functional.normalize(features, dim=1).numpy()
 
 
@@ -55,7 +65,7 @@ def test_state_dict_file_is_loaded_not_random(tmp_path: Path) -> None:
     vectors = embedder.embed(images)
     assert vectors.shape == (2, 512)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(vectors, pooled_features(seeded_resnet18(), images), atol=1e-5)
+    assert np.allclose(vectors, expected_vectors(), atol=1e-5)
 
 
 def test_state_dict_without_classifier_is_accepted(tmp_path: Path) -> None:
@@ -65,7 +75,7 @@ def test_state_dict_without_classifier_is_accepted(tmp_path: Path) -> None:
     torch.save(model.state_dict(), path)
     images = sample_images()
     vectors = load_embedder(f"resnet18:{path}").embed(images)
-    assert np.allclose(vectors, pooled_features(seeded_resnet18(), images), atol=1e-5)
+    assert np.allclose(vectors, expected_vectors(), atol=1e-5)
 
 
 def test_state_dict_of_another_architecture_is_refused(tmp_path: Path) -> None:
@@ -100,4 +110,4 @@ def test_weights_in_the_hub_cache_are_used(hub_home: Path) -> None:
     assert embedder.info.key == "resnet18__resnet18_weights_imagenet1k_v1__512"
     assert embedder.preprocessing == IMAGENET  # what weights.transforms() does for these weights
     images = sample_images()
-    assert np.allclose(embedder.embed(images), pooled_features(seeded_resnet18(), images), atol=1e-5)
+    assert np.allclose(embedder.embed(images), expected_vectors(), atol=1e-5)
