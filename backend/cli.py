@@ -105,10 +105,22 @@ def import_command(catalog_file: Path, images_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--model", default=None, help="Model name, `arch:weights.pth` or checkpoint path.")
-def sync(model: str | None) -> None:
+@click.option("--check", is_flag=True, help="Only report drift between catalog and index; exit 1 if any.")
+@click.option(
+    "--repair", is_flag=True, help="Fix any drift (the same as a plain sync, which always repairs)."
+)
+def sync(model: str | None, check: bool, repair: bool) -> None:
     """Embed new images and bring the vector index in line with the catalog."""
+    if check and repair:
+        raise click.UsageError("--check and --repair exclude each other")
     with opened_services(model) as services:
         require_current_schema(services.engine)
+        if check:
+            drift = services.sync.check().drift()
+            click.echo(json.dumps(drift, indent=2))
+            if any(drift.values()):
+                raise SystemExit(1)
+            return
         report = services.sync.run(progress=_print_progress)
         click.echo(json.dumps(report.to_dict(), indent=2))
 

@@ -23,14 +23,21 @@ from .errors import Conflict, Unavailable
 
 def create_database_engine(url: str) -> Engine:
     """Create an engine for the URL; SQLite files get foreign keys and WAL turned on."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if ensure_sqlite_folder(url):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def ensure_sqlite_folder(url: str) -> bool:
+    """Create the folder of a SQLite file URL; returns whether the URL is SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return True
 
 
 def _configure_sqlite(connection: Any, _record: Any) -> None:
@@ -62,6 +69,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_schema(url: str, revision: str = "head") -> None:
     """Bring the schema up to a revision (head by default)."""
+    ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -14,6 +14,7 @@ from .model_provider import ModelProvider
 from .search import SearchService
 from .settings import Settings
 from .sync import SyncService
+from .sync_lock import sync_lock
 from .vectors import VectorStore
 
 
@@ -65,6 +66,11 @@ def build_services(
         catalog=CatalogService(sessions, images),
         search=SearchService(sessions, vector_store, model_provider, max_results=settings.max_results),
         sync=SyncService(
-            sessions, vector_store, model_provider, images, batch_size=settings.embed_batch_size
+            sessions,
+            vector_store,
+            model_provider,
+            images,
+            lock=lambda: sync_lock(engine, settings.data_dir),
+            batch_size=settings.embed_batch_size,
         ),
     )

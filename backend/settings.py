@@ -79,6 +79,10 @@ class Settings:
                 "VITRINE_MAX_UPLOAD_BYTES",
                 env.get("VITRINE_MAX_UPLOAD_BYTES", str(defaults.max_upload_bytes)),
             ),
+            embed_batch_size=_parse_int(
+                "VITRINE_EMBED_BATCH_SIZE",
+                env.get("VITRINE_EMBED_BATCH_SIZE", str(defaults.embed_batch_size)),
+            ),
             max_image_pixels=_parse_int(
                 "VITRINE_MAX_IMAGE_PIXELS",
                 env.get("VITRINE_MAX_IMAGE_PIXELS", str(defaults.max_image_pixels)),

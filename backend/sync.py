@@ -14,7 +14,9 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,7 +26,6 @@ from embedder import ImageLoadError
 
 from . import catalog
 from .catalog import IndexedImage
-from .errors import Conflict
 from .image_store import ImageStore
 from .model_provider import ModelProvider
 from .vectors import IndexPoint, PointState, VectorStore
@@ -64,6 +65,59 @@ class SyncPlan:
     to_update: list[IndexedImage]
     to_delete: list[int]
     unchanged: int
+    missing: int = 0
+    content_changed: int = 0
+    other_model: int = 0
+
+    def drift(self) -> dict[str, int]:
+        """Counts of each kind of difference; all zero when the index is current."""
+        return {
+            "missing_points": self.missing,
+            "changed_images": self.content_changed,
+            "other_model_vectors": self.other_model,
+            "stale_payloads": len(self.to_update),
+            "orphan_points": len(self.to_delete),
+        }
+
+
+class SyncProgress:
+    """What this process's sync is doing, for the status endpoint."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self.running = False
+        self.stage = ""
+        self.done = 0
+        self.total = 0
+        self.started_at: str | None = None
+        self.last_report: SyncReport | None = None
+
+    def start(self) -> None:
+        with self._guard:
+            self.running, self.stage, self.done, self.total = True, "planning", 0, 0
+            self.started_at = datetime.now(UTC).isoformat()
+
+    def advance(self, stage: str, done: int, total: int) -> None:
+        with self._guard:
+            self.stage, self.done, self.total = stage, done, total
+
+    def finish(self, report: SyncReport | None) -> None:
+        with self._guard:
+            self.running, self.stage = False, "idle"
+            if report is not None:
+                self.last_report = report
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready snapshot."""
+        with self._guard:
+            return {
+                "running": self.running,
+                "stage": self.stage,
+                "done": self.done,
+                "total": self.total,
+                "started_at": self.started_at,
+                "last_report": self.last_report.to_dict() if self.last_report else None,
+            }
 
 
 class SyncService:
@@ -76,6 +130,7 @@ class SyncService:
         models: ModelProvider,
         images: ImageStore,
         *,
+        lock: Callable[[], AbstractContextManager[None]],
         batch_size: int = 32,
     ) -> None:
         self.sessions = sessions
@@ -83,16 +138,32 @@ class SyncService:
         self.models = models
         self.images = images
         self.batch_size = batch_size
-        self._running = threading.Lock()
+        self._lock = lock
+        self.progress = SyncProgress()
 
     def run(self, progress: Progress | None = None) -> SyncReport:
-        """Bring the index in line with the catalog; a sync already running is a Conflict."""
-        if not self._running.acquire(blocking=False):
-            raise Conflict("a sync is already running in this process")
-        try:
-            return self._run(progress or _no_progress)
-        finally:
-            self._running.release()
+        """Bring the index in line with the catalog; a sync already running anywhere is a Conflict."""
+        with self._lock():
+            self.progress.start()
+            try:
+                report = self._run(progress or _no_progress)
+            except BaseException:
+                self.progress.finish(None)
+                raise
+            self.progress.finish(report)
+            return report
+
+    def check(self) -> SyncPlan:
+        """What a sync would do now, without doing it (drift detection)."""
+        embedder = self.models.get()
+        collection = self.store.collection_name(embedder.info.key)
+        states = (
+            {state.id: state for state in self.store.point_states(collection)}
+            if self.store.has_collection(collection)
+            else {}
+        )
+        with self.sessions() as session:
+            return plan_sync(catalog.iter_indexed_images(session), states, embedder.info.key)
 
     def _run(self, progress: Progress) -> SyncReport:
         embedder = self.models.get()
@@ -109,11 +180,13 @@ class SyncService:
                 collection, {item.image_id: point_payload(item, model_key) for item in batch}
             )
             report.payload_updated += len(batch)
+            self.progress.advance("payload", done, len(plan.to_update))
             progress("payload", done, len(plan.to_update))
 
         reusable = KnownVectors(self.store, collection, states.values(), model_key)
         for done, batch in _batches(plan.to_embed, self.batch_size):
             self._embed_batch(collection, model_key, batch, reusable, report)
+            self.progress.advance("embed", done, len(plan.to_embed))
             progress("embed", done, len(plan.to_embed))
 
         # Deleting last keeps a replaced image's old vector available for reuse above.
@@ -158,18 +231,25 @@ def plan_sync(images: Iterator[IndexedImage], states: dict[int, PointState], mod
     to_embed: list[IndexedImage] = []
     to_update: list[IndexedImage] = []
     seen: set[int] = set()
-    unchanged = 0
+    unchanged = missing = content_changed = other_model = 0
     for item in images:
         seen.add(item.image_id)
         state = states.get(item.image_id)
-        if state is None or state.content_hash != item.content_hash or state.model != model_key:
+        if state is None:
+            missing += 1
+            to_embed.append(item)
+        elif state.model != model_key:
+            other_model += 1
+            to_embed.append(item)
+        elif state.content_hash != item.content_hash:
+            content_changed += 1
             to_embed.append(item)
         elif state.payload_hash != payload_hash(item, model_key):
             to_update.append(item)
         else:
             unchanged += 1
     to_delete = sorted(point_id for point_id in states if point_id not in seen)
-    return SyncPlan(to_embed, to_update, to_delete, unchanged)
+    return SyncPlan(to_embed, to_update, to_delete, unchanged, missing, content_changed, other_model)
 
 
 def point_payload(item: IndexedImage, model_key: str) -> dict[str, Any]:

@@ -64,3 +64,16 @@ def delete_image(product_id: int, image_id: int) -> tuple[str, int]:
 def run_sync() -> Response:
     """Bring the vector index in line with the catalog now, and report what changed."""
     return jsonify(services().sync.run().to_dict())
+
+
+@blueprint.get("/sync")
+def sync_status() -> Response:
+    """Whether a sync is running in this process, its progress, and the last report."""
+    return jsonify(services().sync.progress.to_dict())
+
+
+@blueprint.get("/sync/drift")
+def sync_drift() -> Response:
+    """What a sync would change now: missing, orphan, stale and other-model points."""
+    drift = services().sync.check().drift()
+    return jsonify({"in_sync": not any(drift.values()), **drift})
