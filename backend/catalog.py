@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from .errors import Conflict, NotFound
+from .filters import SearchFilter
 from .image_store import StoredImage
 from .models import Product, ProductImage
 from .product_data import ProductFields
@@ -128,11 +130,13 @@ class IndexedImage:
     storage_key: str
     product_id: int
     sku: str
+    name: str
     category: str
     brand: str
     price: Decimal
     currency: str
     in_stock: bool
+    attributes: dict[str, Any]
 
     def payload(self) -> dict[str, Any]:
         """The filterable fields stored beside the vector."""
@@ -140,11 +144,13 @@ class IndexedImage:
             "product_id": self.product_id,
             "image_id": self.image_id,
             "sku": self.sku,
+            "name_lower": self.name.lower(),
             "category": self.category,
             "brand": self.brand,
             "price": float(self.price),
             "currency": self.currency,
             "in_stock": self.in_stock,
+            "attributes": self.attributes,
         }
 
 
@@ -152,36 +158,25 @@ def iter_indexed_images(session: Session, *, chunk_size: int = 2000) -> Iterator
     """Every image in the catalog with its product's filterable fields, in image-id order."""
     query = (
         select(
-            ProductImage.id,
+            ProductImage.id.label("image_id"),
             ProductImage.content_hash,
             ProductImage.storage_key,
-            Product.id,
+            Product.id.label("product_id"),
             Product.sku,
+            Product.name,
             Product.category,
             Product.brand,
             Product.price,
             Product.currency,
             Product.in_stock,
+            Product.attributes,
         )
         .join(Product, Product.id == ProductImage.product_id)
         .order_by(ProductImage.id)
         .execution_options(yield_per=chunk_size)
     )
-    for (
-        image_id,
-        content_hash,
-        storage_key,
-        product_id,
-        sku,
-        category,
-        brand,
-        price,
-        currency,
-        in_stock,
-    ) in session.execute(query):
-        yield IndexedImage(
-            image_id, content_hash, storage_key, product_id, sku, category, brand, price, currency, in_stock
-        )
+    for row in session.execute(query):
+        yield IndexedImage(**row._asdict())
 
 
 def image_ids_of(session: Session, product_id: int) -> list[int]:
@@ -197,3 +192,36 @@ def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[i
     for product_id, image_id in session.execute(query):
         grouped[product_id].append(image_id)
     return grouped
+
+
+FACET_FIELDS = ("category", "brand")
+
+
+def count_facets(
+    session: Session, search_filter: SearchFilter, fields: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Product counts per category/brand value among the products that pass the filter."""
+    query = select(Product.category, Product.brand, Product.attributes)
+    if search_filter.categories:
+        query = query.where(Product.category.in_(search_filter.categories))
+    if search_filter.brands:
+        query = query.where(Product.brand.in_(search_filter.brands))
+    if search_filter.price_min is not None:
+        query = query.where(Product.price >= search_filter.price_min)
+    if search_filter.price_max is not None:
+        query = query.where(Product.price <= search_filter.price_max)
+    if search_filter.in_stock is not None:
+        query = query.where(Product.in_stock == search_filter.in_stock)
+    if search_filter.exclude_product_ids:
+        query = query.where(Product.id.not_in(search_filter.exclude_product_ids))
+    if search_filter.name_contains is not None:
+        query = query.where(func.lower(Product.name).contains(search_filter.name_contains, autoescape=True))
+    counts: dict[str, Counter[str]] = {field: Counter() for field in fields}
+    # Attribute conditions are checked here rather than in SQL: JSON operators differ per database.
+    for category, brand, attributes in session.execute(query):
+        if not search_filter.attributes_match(attributes):
+            continue
+        values = {"category": category, "brand": brand}
+        for field in fields:
+            counts[field][values[field]] += 1
+    return {field: dict(counter.most_common()) for field, counter in counts.items()}

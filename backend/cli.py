@@ -19,7 +19,7 @@ from .errors import VitrineError
 from .filters import SearchFilter
 from .grocery_catalog import write_grocery_catalog
 from .sample_catalog import write_query_photo, write_sample_catalog
-from .search import ProductMatch
+from .search import Page, SearchResults
 from .services import Services, build_services
 from .settings import Settings
 
@@ -132,7 +132,9 @@ def search(image: Path, **options: Any) -> None:
     """Search products by a photo."""
     with opened_services() as services:
         picture = services.images.decode(image.read_bytes(), name=str(image))
-        matches = services.search.search_by_image(picture, build_filter(options), options["limit"])
+        matches = services.search.search_by_image(
+            picture, build_filter(options), Page(limit=options["limit"])
+        )
         _print_matches(matches)
 
 
@@ -142,7 +144,9 @@ def search(image: Path, **options: Any) -> None:
 def similar(product_id: int, **options: Any) -> None:
     """Products that look like a given product."""
     with opened_services() as services:
-        matches = services.search.similar_products(product_id, build_filter(options), options["limit"])
+        matches = services.search.similar_products(
+            product_id, build_filter(options), Page(limit=options["limit"])
+        )
         _print_matches(matches)
 
 
@@ -218,22 +222,23 @@ def demo() -> None:
         picture = services.images.decode(query.read_bytes(), name=str(query))
         run = services.search
         _section(f"search by photo {query.name} (a red star shot in a shop)")
-        _print_matches(run.search_by_image(picture, SearchFilter(), 5))
+        _print_matches(run.search_by_image(picture, SearchFilter(), Page(limit=5)))
         _section("same photo, category filter: only circles")
-        _print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), 5))
+        _print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), Page(limit=5)))
         _section("same photo, price between 10 and 25, in stock")
         price_filter = SearchFilter(price_min=Decimal(10), price_max=Decimal(25), in_stock=True)
-        _print_matches(run.search_by_image(picture, price_filter, 5))
-        first = run.search_by_image(picture, SearchFilter(), 1)[0].product
+        _print_matches(run.search_by_image(picture, price_filter, Page(limit=5)))
+        first = run.search_by_image(picture, SearchFilter(), Page(limit=1)).matches[0].product
         _section(f"products similar to product {first.id} ({first.sku})")
-        _print_matches(run.similar_products(first.id, SearchFilter(), 5))
+        _print_matches(run.similar_products(first.id, SearchFilter(), Page(limit=5)))
 
 
 def _section(title: str) -> None:
     click.echo(f"\n== {title}")
 
 
-def _print_matches(matches: list[ProductMatch]) -> None:
+def _print_matches(results: SearchResults) -> None:
+    matches = results.matches
     if not matches:
         click.echo("  (no results)")
     for rank, match in enumerate(matches, start=1):

@@ -19,6 +19,20 @@ from .vectors import ProductHit, VectorStore
 # Extra groups asked of the index, so results dropped by the catalog check (a product
 # deleted or changed since the last sync) rarely leave a page short.
 OVERFETCH = 10
+# Deepest result a page may reach (offset + limit): grouped search has no cursor, so each
+# page re-asks for everything before it.
+MAX_WINDOW = 1000
+# Weight of each older item in "recently viewed": the newest counts 1, the one before 0.7, ...
+SESSION_DECAY = 0.7
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of the ranking to return, and the lowest score worth returning."""
+
+    offset: int = 0
+    limit: int = 10
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,15 @@ class ProductMatch:
     product: Product
     score: float
     image_id: int
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of products, best first."""
+
+    matches: list[ProductMatch]
+    page: Page
+    next_offset: int | None
 
 
 class SearchService:
@@ -50,85 +73,126 @@ class SearchService:
         """The collection of the configured model."""
         return self.store.collection_name(self.models.get().info.key)
 
-    def search_by_image(
-        self, image: Image.Image, search_filter: SearchFilter, limit: int
-    ) -> list[ProductMatch]:
+    def search_by_image(self, image: Image.Image, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products whose photos look most like the given image."""
-        self._check_limit(limit)
+        self._check_page(page)
         collection = self._existing_collection()
         vector = self.models.get().embed([image])[0]
-        hits = self.store.search_products(collection, vector, search_filter, limit + OVERFETCH)
-        return self._hydrate(hits, search_filter, limit)
+        return self._vector_query(collection, vector, search_filter, page)
 
-    def similar_products(
-        self, product_id: int, search_filter: SearchFilter, limit: int
-    ) -> list[ProductMatch]:
+    def similar_products(self, product_id: int, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products that look like this one (the mean of its image vectors), excluding itself."""
-        self._check_limit(limit)
-        with self.sessions() as session:
-            product = catalog.get_product(session, product_id)
-            image_ids = [image.id for image in product.images]
+        self._check_page(page)
+        self._require_products([product_id])
         collection = self._existing_collection()
-        vectors = self.store.vectors(collection, image_ids)
-        if not vectors:
-            raise Conflict(
-                f"product {product_id} has no indexed images yet; add an image and run sync",
-                details={"product_id": product_id},
-            )
-        query = np.mean(np.stack(list(vectors.values())), axis=0)
-        query /= max(float(np.linalg.norm(query)), 1e-12)
-        narrowed = search_filter.excluding([product_id])
-        hits = self.store.search_products(collection, query, narrowed, limit + OVERFETCH)
-        return self._hydrate(hits, narrowed, limit)
+        query = _unit(self._product_vectors(collection, [product_id])[product_id])
+        return self._vector_query(collection, query, search_filter.excluding([product_id]), page)
 
     def recommend(
         self,
         positive: Sequence[int],
         negative: Sequence[int],
         search_filter: SearchFilter,
-        limit: int,
+        page: Page,
         *,
         best_score: bool = False,
-    ) -> list[ProductMatch]:
-        """Products like the positive examples and unlike the negative ones."""
-        self._check_limit(limit)
-        if not positive:
-            raise InvalidRequest("give at least one positive product id", details={"field": "positive"})
+        positive_images: Sequence[Image.Image] = (),
+    ) -> SearchResults:
+        """Products like the positive examples (ids or photos) and unlike the negative ones."""
+        self._check_page(page)
+        if not positive and not positive_images:
+            raise InvalidRequest(
+                "give at least one positive product id or image", details={"field": "positive"}
+            )
         overlap = set(positive) & set(negative)
         if overlap:
             raise InvalidRequest(
-                f"product(s) {sorted(overlap)} are both positive and negative",
-                details={"field": "negative"},
+                f"product(s) {sorted(overlap)} are both positive and negative", details={"field": "negative"}
             )
-        with self.sessions() as session:
-            catalog.require_products(session, [*positive, *negative])
-            images = catalog.image_ids_by_product(session, [*positive, *negative])
+        self._require_products([*positive, *negative])
         collection = self._existing_collection()
-        indexed = set(self.store.vectors(collection, [i for ids in images.values() for i in ids]))
-        unindexed = [pid for pid, ids in images.items() if not indexed.intersection(ids)]
-        if unindexed:
-            raise Conflict(
-                f"product(s) {unindexed} have no indexed images yet; run sync",
-                details={"product_ids": unindexed},
-            )
-        positive_points = [i for pid in positive for i in images[pid] if i in indexed]
-        negative_points = [i for pid in negative for i in images[pid] if i in indexed]
+        points = self._indexed_points(collection, [*positive, *negative])
+        positives: list[int | np.ndarray] = [point for pid in positive for point in points[pid]]
+        if positive_images:
+            positives.extend(self.models.get().embed(list(positive_images)))
+        negatives = [point for pid in negative for point in points[pid]]
         narrowed = search_filter.excluding([*positive, *negative])
         hits = self.store.recommend_products(
             collection,
-            positive_points,
-            negative_points,
+            positives,
+            negatives,
             narrowed,
-            limit + OVERFETCH,
+            page.offset + page.limit + OVERFETCH,
             best_score=best_score,
+            score_threshold=page.min_score,
         )
-        return self._hydrate(hits, narrowed, limit)
+        return self._hydrate(hits, narrowed, page)
 
-    def _check_limit(self, limit: int) -> None:
-        if not 1 <= limit <= self.max_results:
+    def for_session(self, viewed: Sequence[int], search_filter: SearchFilter, page: Page) -> SearchResults:
+        """Recommendations from recently viewed products (newest first), excluding them."""
+        self._check_page(page)
+        if not viewed:
+            raise InvalidRequest("viewed must list at least one product id", details={"field": "viewed"})
+        self._require_products(viewed)
+        collection = self._existing_collection()
+        vectors = self._product_vectors(collection, viewed)
+        weights = [SESSION_DECAY**age for age in range(len(viewed))]
+        weighted = np.sum(
+            [weight * _unit(vectors[pid]) for weight, pid in zip(weights, viewed, strict=True)], axis=0
+        )
+        query = _unit(weighted)
+        return self._vector_query(collection, query, search_filter.excluding(viewed), page)
+
+    def facets(self, search_filter: SearchFilter, fields: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Product counts per value of each field, over the products that pass the filter."""
+        with self.sessions() as session:
+            return catalog.count_facets(session, search_filter, fields)
+
+    def _vector_query(
+        self, collection: str, vector: np.ndarray, search_filter: SearchFilter, page: Page
+    ) -> SearchResults:
+        hits = self.store.search_products(
+            collection,
+            vector,
+            search_filter,
+            page.offset + page.limit + OVERFETCH,
+            score_threshold=page.min_score,
+        )
+        return self._hydrate(hits, search_filter, page)
+
+    def _product_vectors(self, collection: str, product_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The mean stored vector of each product (404 if unknown, 409 if not indexed)."""
+        points = self._indexed_points(collection, product_ids)
+        stored = self.store.vectors(collection, [point for ids in points.values() for point in ids])
+        return {pid: np.mean([stored[point] for point in ids], axis=0) for pid, ids in points.items()}
+
+    def _indexed_points(self, collection: str, product_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Indexed point ids of each (existing) product; a product with none is a 409."""
+        with self.sessions() as session:
+            images = catalog.image_ids_by_product(session, product_ids)
+        indexed = set(self.store.vectors(collection, [i for ids in images.values() for i in ids]))
+        points = {pid: [i for i in ids if i in indexed] for pid, ids in images.items()}
+        unindexed = [pid for pid, ids in points.items() if not ids]
+        if unindexed:
+            raise Conflict(
+                f"product(s) {unindexed} have no indexed images yet; add images and run sync",
+                details={"product_ids": unindexed},
+            )
+        return points
+
+    def _require_products(self, product_ids: Sequence[int]) -> None:
+        with self.sessions() as session:
+            catalog.require_products(session, product_ids)
+
+    def _check_page(self, page: Page) -> None:
+        if not 1 <= page.limit <= self.max_results:
             raise InvalidRequest(
                 f"limit must be between 1 and {self.max_results}", details={"field": "limit"}
             )
+        if page.offset < 0 or page.offset + page.limit > MAX_WINDOW:
+            raise InvalidRequest(f"offset + limit must be at most {MAX_WINDOW}", details={"field": "offset"})
+        if page.min_score is not None and not -1.0 <= page.min_score <= 1.0:
+            raise InvalidRequest("min_score must be between -1 and 1", details={"field": "min_score"})
 
     def _existing_collection(self) -> str:
         collection = self.collection()
@@ -139,7 +203,7 @@ class SearchService:
             )
         return collection
 
-    def _hydrate(self, hits: list[ProductHit], search_filter: SearchFilter, limit: int) -> list[ProductMatch]:
+    def _hydrate(self, hits: list[ProductHit], search_filter: SearchFilter, page: Page) -> SearchResults:
         with self.sessions() as session:
             products = catalog.get_products(session, [hit.product_id for hit in hits])
         matches = []
@@ -149,4 +213,10 @@ class SearchService:
             # must not slip through a filter on stale index data.
             if product is not None and search_filter.matches(product, product.id):
                 matches.append(ProductMatch(product, hit.score, hit.image_id))
-        return matches[:limit]
+        end = page.offset + page.limit
+        next_offset = end if len(matches) > end and end < MAX_WINDOW else None
+        return SearchResults(matches[page.offset : end], page, next_offset)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)

@@ -238,34 +238,43 @@ class VectorStore:
         return self._run(lambda client: client.count(name, exact=True).count)
 
     def search_products(
-        self, name: str, vector: np.ndarray, search_filter: SearchFilter, limit: int
+        self,
+        name: str,
+        vector: np.ndarray,
+        search_filter: SearchFilter,
+        limit: int,
+        *,
+        score_threshold: float | None = None,
     ) -> list[ProductHit]:
         """Nearest products to a vector, one hit per product, best first."""
-        return self._grouped_query(name, vector.tolist(), search_filter, limit)
+        return self._grouped_query(name, vector.tolist(), search_filter, limit, score_threshold)
 
     def recommend_products(
         self,
         name: str,
-        positive: Sequence[int],
-        negative: Sequence[int],
+        positive: Sequence[int | np.ndarray],
+        negative: Sequence[int | np.ndarray],
         search_filter: SearchFilter,
         limit: int,
         *,
         best_score: bool = False,
+        score_threshold: float | None = None,
     ) -> list[ProductHit]:
-        """Products near the positive points and away from the negative ones."""
+        """Products near the positive examples (point ids or raw vectors) and away from the negative."""
         strategy = (
             models.RecommendStrategy.BEST_SCORE if best_score else models.RecommendStrategy.AVERAGE_VECTOR
         )
         query = models.RecommendQuery(
             recommend=models.RecommendInput(
-                positive=list(positive), negative=list(negative), strategy=strategy
+                positive=[_example(item) for item in positive],
+                negative=[_example(item) for item in negative],
+                strategy=strategy,
             )
         )
-        return self._grouped_query(name, query, search_filter, limit)
+        return self._grouped_query(name, query, search_filter, limit, score_threshold)
 
     def _grouped_query(
-        self, name: str, query: Any, search_filter: SearchFilter, limit: int
+        self, name: str, query: Any, search_filter: SearchFilter, limit: int, score_threshold: float | None
     ) -> list[ProductHit]:
         result = self._run(
             lambda client: client.query_points_groups(
@@ -275,6 +284,7 @@ class VectorStore:
                 limit=limit,
                 group_size=1,
                 query_filter=to_qdrant_filter(search_filter),
+                score_threshold=score_threshold,
                 with_payload=False,
             )
         )
@@ -307,6 +317,17 @@ def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
         must.append(
             models.FieldCondition(key="in_stock", match=models.MatchValue(value=search_filter.in_stock))
         )
+    if search_filter.name_contains is not None:
+        # No text index on purpose: both engines then match a plain substring.
+        must.append(
+            models.FieldCondition(key="name_lower", match=models.MatchText(text=search_filter.name_contains))
+        )
+    for attribute, accepted in search_filter.attributes:
+        options: list[models.Condition] = [
+            models.FieldCondition(key=f"attributes.{attribute}", match=models.MatchValue(value=value))
+            for value in accepted
+        ]
+        must.append(models.Filter(should=options))
     must_not: list[models.Condition] = []
     if search_filter.exclude_product_ids:
         must_not.append(
@@ -318,6 +339,10 @@ def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _example(item: int | np.ndarray) -> models.VectorInput:
+    return item if isinstance(item, int) else [float(value) for value in item]
 
 
 def _as_float(value: Any) -> float | None:

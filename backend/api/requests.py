@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app, request
 from PIL import Image
 from werkzeug.datastructures import MultiDict
 
+from ..catalog import FACET_FIELDS
 from ..errors import InvalidRequest, UnsupportedMediaType
-from ..filters import FILTER_FIELDS, SearchFilter, filter_values_from_json, parse_filters
+from ..filters import SearchFilter, filter_values_from_json, parse_filters
+from ..search import Page
 from ..services import Services
 
 DEFAULT_LIMIT = 10
+PAGE_FIELDS = ("offset", "limit", "min_score", "facets")
 
 
 def services() -> Services:
@@ -48,20 +52,45 @@ def parse_int(raw: Any, name: str, *, default: int, minimum: int = 0) -> int:
     return value
 
 
-def filters_and_limit(
-    values: MultiDict[str, Any], *, extra: tuple[str, ...] = ()
-) -> tuple[SearchFilter, int]:
-    """Split query-string or form fields into a filter and a limit; reject unknown fields."""
-    allowed = (*FILTER_FIELDS, "limit", *extra)
-    unknown = sorted(set(values.keys()) - set(allowed))
+def page_from(values: Mapping[str, Any]) -> Page:
+    """offset, limit and min_score from query-string, form or JSON fields."""
+    raw_score = values.get("min_score")
+    min_score = None
+    if raw_score not in (None, ""):
+        try:
+            min_score = float(raw_score)
+        except (TypeError, ValueError):
+            raise InvalidRequest(
+                f"min_score must be a number, got {raw_score!r}", details={"field": "min_score"}
+            ) from None
+    return Page(
+        offset=parse_int(values.get("offset"), "offset", default=0),
+        limit=parse_int(values.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1),
+        min_score=min_score,
+    )
+
+
+def facet_fields(raw: Any) -> tuple[str, ...]:
+    """The `facets` parameter: a comma-separated (or JSON list) subset of category, brand."""
+    if raw in (None, ""):
+        return ()
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
+        raise InvalidRequest("facets must be a list of field names", details={"field": "facets"})
+    fields = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    unknown = [name for name in fields if name not in FACET_FIELDS]
     if unknown:
         raise InvalidRequest(
-            f"unknown parameter {unknown[0]!r}; allowed: {', '.join(allowed)}",
-            details={"field": unknown[0], "allowed": list(allowed)},
+            f"cannot facet on {unknown[0]!r}; allowed: {', '.join(FACET_FIELDS)}", details={"field": "facets"}
         )
-    raw_filters = {key: values.getlist(key) for key in values if key in FILTER_FIELDS}
-    limit = parse_int(values.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1)
-    return parse_filters(raw_filters), limit
+    return fields
+
+
+def query_request(values: MultiDict[str, Any]) -> tuple[SearchFilter, Page, tuple[str, ...]]:
+    """Filter, page and facets from query-string or form fields; unknown fields are rejected."""
+    filter_values = {key: values.getlist(key) for key in values if key not in PAGE_FIELDS}
+    search_filter = parse_filters(filter_values)
+    return search_filter, page_from(values), facet_fields(values.get("facets"))
 
 
 def json_filters(body: dict[str, Any]) -> SearchFilter:
@@ -69,20 +98,27 @@ def json_filters(body: dict[str, Any]) -> SearchFilter:
     return parse_filters(filter_values_from_json(body.get("filters")))
 
 
-def uploaded_image(field: str = "image") -> tuple[bytes, str]:
-    """The bytes and file name of a multipart upload."""
+def uploads(field: str) -> list[tuple[bytes, str]]:
+    """The bytes and file names of every multipart file in a field (none is fine)."""
     if not request.mimetype.startswith("multipart/form-data"):
-        raise UnsupportedMediaType(f"send the image as multipart/form-data in the field {field!r}")
-    upload = request.files.get(field)
-    if upload is None:
+        raise UnsupportedMediaType(f"send images as multipart/form-data in the field {field!r}")
+    found = []
+    for upload in request.files.getlist(field):
+        data = upload.read()
+        if not data:
+            raise InvalidRequest(f"the uploaded file {upload.filename!r} is empty", details={"field": field})
+        found.append((data, upload.filename or "uploaded image"))
+    return found
+
+
+def uploaded_image(field: str = "image") -> tuple[bytes, str]:
+    """The bytes and file name of the one required multipart file."""
+    found = uploads(field)
+    if not found:
         raise InvalidRequest(f"missing file field {field!r}", details={"field": field})
-    data = upload.read()
-    if not data:
-        raise InvalidRequest(f"the uploaded file {upload.filename!r} is empty", details={"field": field})
-    return data, upload.filename or "uploaded image"
+    return found[0]
 
 
-def decoded_upload(field: str = "image") -> Image.Image:
-    """The uploaded image decoded to RGB (400 if it is not an image, 413 if too large)."""
-    data, name = uploaded_image(field)
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """Uploaded bytes decoded to RGB (400 if not an image, 413 if too many pixels)."""
     return services().images.decode(data, name=name)

@@ -2,60 +2,99 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, request
 
 from ..errors import InvalidRequest
+from ..filters import SearchFilter
+from ..search import SearchResults
 from .requests import (
-    DEFAULT_LIMIT,
-    decoded_upload,
-    filters_and_limit,
+    decode_image,
+    facet_fields,
     json_body,
     json_filters,
-    parse_int,
+    page_from,
+    query_request,
     services,
+    uploaded_image,
+    uploads,
 )
-from .serializers import serialize_matches
+from .serializers import serialize_results
 
 blueprint = Blueprint("search", __name__)
 STRATEGIES = ("average_vector", "best_score")
+RECOMMEND_FIELDS = {"positive", "negative", "filters", "limit", "offset", "min_score", "strategy", "facets"}
 
 
 @blueprint.post("/search")
 def search_by_image() -> Response:
-    """Multipart upload `image` plus optional filter fields and `limit`."""
-    search_filter, limit = filters_and_limit(request.form)
-    image = decoded_upload("image")
-    matches = services().search.search_by_image(image, search_filter, limit)
-    return jsonify(serialize_matches(matches))
+    """Multipart upload `image` plus optional filter fields, `limit`, `offset`, `min_score`, `facets`."""
+    search_filter, page, facets = query_request(request.form)
+    image = decode_image(*uploaded_image("image"))
+    return _respond(services().search.search_by_image(image, search_filter, page), search_filter, facets)
 
 
 @blueprint.get("/products/<int:product_id>/similar")
 def similar_products(product_id: int) -> Response:
     """Products that look like this one, with optional filters in the query string."""
-    search_filter, limit = filters_and_limit(request.args)
-    matches = services().search.similar_products(product_id, search_filter, limit)
-    return jsonify(serialize_matches(matches))
+    search_filter, page, facets = query_request(request.args)
+    results = services().search.similar_products(product_id, search_filter, page)
+    return _respond(results, search_filter.excluding([product_id]), facets)
 
 
 @blueprint.post("/recommendations")
 def recommendations() -> Response:
-    """JSON {"positive": [ids], "negative": [ids], "filters": {...}, "limit", "strategy"}."""
-    body = json_body()
-    unknown = sorted(set(body) - {"positive", "negative", "filters", "limit", "strategy"})
+    """JSON {"positive": [ids], "negative": [ids], "filters", "limit", "offset", "strategy"}.
+
+    Or multipart: the same JSON in the field `request` plus `positive_image` files.
+    """
+    if request.mimetype.startswith("multipart/form-data"):
+        body = _json_field("request")
+        images = [decode_image(data, name) for data, name in uploads("positive_image")]
+    else:
+        body, images = json_body(), []
+    unknown = sorted(set(body) - RECOMMEND_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    positive = _product_ids(body.get("positive"), "positive")
+    positive = _product_ids(body.get("positive", []), "positive")
     negative = _product_ids(body.get("negative", []), "negative")
     strategy = body.get("strategy", "average_vector")
     if strategy not in STRATEGIES:
         raise InvalidRequest(
             f"strategy must be one of {', '.join(STRATEGIES)}", details={"field": "strategy"}
         )
-    limit = parse_int(body.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1)
-    matches = services().search.recommend(
-        positive, negative, json_filters(body), limit, best_score=strategy == "best_score"
+    search_filter = json_filters(body)
+    results = services().search.recommend(
+        positive,
+        negative,
+        search_filter,
+        page_from(body),
+        best_score=strategy == "best_score",
+        positive_images=images,
     )
-    return jsonify(serialize_matches(matches))
+    return _respond(
+        results, search_filter.excluding([*positive, *negative]), facet_fields(body.get("facets"))
+    )
+
+
+@blueprint.post("/recommendations/session")
+def session_recommendations() -> Response:
+    """JSON {"viewed": [ids, newest first], "filters", "limit", "offset"}: what to show next."""
+    body = json_body()
+    unknown = sorted(set(body) - {"viewed", "filters", "limit", "offset", "min_score", "facets"})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
+    viewed = _product_ids(body.get("viewed"), "viewed")
+    search_filter = json_filters(body)
+    results = services().search.for_session(viewed, search_filter, page_from(body))
+    return _respond(results, search_filter.excluding(viewed), facet_fields(body.get("facets")))
+
+
+def _respond(results: SearchResults, search_filter: SearchFilter, facets: tuple[str, ...]) -> Response:
+    counts = services().search.facets(search_filter, facets) if facets else None
+    return jsonify(serialize_results(results, counts))
 
 
 def _product_ids(raw: object, name: str) -> list[int]:
@@ -66,3 +105,16 @@ def _product_ids(raw: object, name: str) -> list[int]:
     ):
         raise InvalidRequest(f"{name} must be a list of integer product ids", details={"field": name})
     return list(dict.fromkeys(raw))
+
+
+def _json_field(field: str) -> dict[str, Any]:
+    raw = request.form.get(field, "{}")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidRequest(
+            f"the field {field!r} must hold a JSON object", details={"field": field}
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"the field {field!r} must hold a JSON object", details={"field": field})
+    return body

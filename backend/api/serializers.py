@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 
 from ..models import Product, ProductImage
-from ..search import ProductMatch
+from ..search import SearchResults
 
 
 def serialize_image(image: ProductImage) -> dict[str, Any]:
@@ -40,16 +40,24 @@ def serialize_product(product: Product) -> dict[str, Any]:
     }
 
 
-def serialize_matches(matches: list[ProductMatch]) -> dict[str, Any]:
-    """A result list: one entry per product, best first."""
-    return {
-        "count": len(matches),
+def serialize_results(
+    results: SearchResults, facets: dict[str, dict[str, int]] | None = None
+) -> dict[str, Any]:
+    """A page of results: one entry per product, best first, with paging and optional facets."""
+    body: dict[str, Any] = {
+        "count": len(results.matches),
+        "offset": results.page.offset,
+        "limit": results.page.limit,
+        "next_offset": results.next_offset,
         "results": [
             {
                 "product": serialize_product(match.product),
                 "score": round(match.score, 6),
                 "matched_image_id": match.image_id,
             }
-            for match in matches
+            for match in results.matches
         ],
     }
+    if facets is not None:
+        body["facets"] = facets
+    return body

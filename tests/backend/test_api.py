@@ -167,7 +167,7 @@ def test_product_read_and_image_bytes(client: FlaskClient, catalog_of_three: dic
             "/search",
             {"data": upload(picture_bytes((1, 2, 3)), colour="red")},
             400,
-            "unknown parameter 'colour'",
+            "unknown filter field 'colour'",
         ),
         (
             "post",

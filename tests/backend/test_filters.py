@@ -45,13 +45,38 @@ def test_json_filters_accept_scalars_and_lists() -> None:
 
 
 def test_matches_checks_every_constraint() -> None:
-    product = SimpleNamespace(category="Milk", brand="Arla", price=Decimal("12.00"), in_stock=True)
+    product = SimpleNamespace(
+        name="Arla Standard Milk",
+        category="Milk",
+        brand="Arla",
+        price=Decimal("12.00"),
+        in_stock=True,
+        attributes={"fat": 3, "organic": True, "size": "1l"},
+    )
     assert SearchFilter(categories=("Milk",), price_min=Decimal(12)).matches(product, 1)
     assert not SearchFilter(categories=("Juice",)).matches(product, 1)
     assert not SearchFilter(brands=("Oatly",)).matches(product, 1)
     assert not SearchFilter(price_max=Decimal("11.99")).matches(product, 1)
     assert not SearchFilter(in_stock=False).matches(product, 1)
     assert not SearchFilter().excluding([1]).matches(product, 1)
+    assert SearchFilter(name_contains="standard").matches(product, 1)
+    assert not SearchFilter(name_contains="oat").matches(product, 1)
+    assert SearchFilter(attributes=(("fat", (3,)), ("size", ("1l", "2l")))).matches(product, 1)
+    assert not SearchFilter(attributes=(("fat", ("3",)),)).matches(product, 1)  # types are strict
+    assert not SearchFilter(attributes=(("organic", (1,)),)).matches(product, 1)
+    assert not SearchFilter(attributes=(("missing", ("x",)),)).matches(product, 1)
+
+
+def test_attribute_and_name_fields_parse_with_typed_alternatives() -> None:
+    parsed = parse_filters({"attr.fat": ["3"], "attr.organic": ["true"], "name": ["  Oat MILK "]})
+    assert parsed.attributes == (("fat", ("3", 3)), ("organic", ("true", True)))
+    assert parsed.name_contains == "oat milk"
+    with pytest.raises(InvalidRequest, match="attribute names"):
+        parse_filters({"attr.bad name": ["x"]})
+    with pytest.raises(InvalidRequest, match="name must be non-empty"):
+        parse_filters({"name": [" "]})
+    with pytest.raises(InvalidRequest, match="string, integer or boolean"):
+        parse_filters({"attr.fat": [1.5]})
 
 
 def test_qdrant_translation_covers_each_field() -> None:
