@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import catalog
 from .database import transaction
-from .errors import NotFound
+from .errors import InvalidRequest, NotFound, VitrineError
 from .image_store import ImageStore
 from .models import Product, ProductImage
 from .product_data import parse_product
+
+
+@dataclass
+class BulkReport:
+    """What a bulk upsert did, with the rows it refused."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CatalogService:
@@ -71,3 +83,35 @@ class CatalogService:
             if image.id == image_id:
                 return image
         raise NotFound(f"product {product_id} has no image {image_id}")
+
+    def bulk_upsert(self, lines: Iterable[str]) -> BulkReport:
+        """Create or update products from JSON lines, keyed by SKU; bad rows are reported, good rows kept."""
+        report = BulkReport()
+        with transaction(self.sessions) as session:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    self._upsert_line(session, line, report)
+                except VitrineError as error:
+                    report.errors.append({"line": number, "error": error.message})
+        return report
+
+    def _upsert_line(self, session: Session, line: str, report: BulkReport) -> None:
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InvalidRequest(f"malformed JSON: {error.msg}") from None
+        if isinstance(data, dict) and "images" in data:
+            raise InvalidRequest("images are not taken here; POST them to /admin/products/<id>/images")
+        sku = data.get("sku") if isinstance(data, dict) else None
+        existing = catalog.find_product_by_sku(session, sku) if isinstance(sku, str) else None
+        fields = parse_product(data, partial=existing is not None)
+        # A savepoint per row: a row that fails in the database leaves the others intact.
+        with session.begin_nested():
+            if existing is None:
+                catalog.create_product(session, fields)
+                report.created += 1
+            else:
+                catalog.update_product(session, existing, fields)
+                report.updated += 1

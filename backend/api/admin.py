@@ -6,11 +6,12 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, Unauthorized, UnsupportedMediaType
 from .requests import json_body, services, uploaded_image
 from .serializers import serialize_image, serialize_product
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+BULK_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
 @blueprint.before_request
@@ -30,6 +31,16 @@ def create_product() -> tuple[Response, int]:
     """Create a product from JSON fields; images are added separately."""
     product = services().catalog.create(json_body())
     return jsonify(serialize_product(product)), 201
+
+
+@blueprint.post("/products/bulk")
+def bulk_upsert() -> Response:
+    """JSON lines of products (create, or update by SKU); per-row errors, the good rows kept."""
+    if request.mimetype not in BULK_TYPES:
+        raise UnsupportedMediaType(f"send JSON lines with Content-Type {BULK_TYPES[0]}")
+    lines = request.get_data(as_text=True).splitlines()
+    report = services().catalog.bulk_upsert(lines)
+    return jsonify({"created": report.created, "updated": report.updated, "errors": report.errors})
 
 
 @blueprint.patch("/products/<int:product_id>")

@@ -291,3 +291,35 @@ def test_dependencies_down_give_503_not_a_stack_trace(tmp_path: Path, models: Mo
     search = client.post("/search", data=upload(picture_bytes((1, 2, 3))), content_type="multipart/form-data")
     assert search.status_code == 503
     services.close()
+
+
+def test_bulk_upsert_keeps_good_rows_and_reports_bad_ones(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    import json
+
+    existing = create(client, admin_headers)
+    lines = [
+        json.dumps({"sku": "BULK-1", "name": "Bowl", "category": "bowls", "price": 4, "currency": "EUR"}),
+        json.dumps({"sku": "MUG-1", "price": 99}),  # partial update of an existing SKU
+        "{broken",
+        json.dumps({"sku": "BULK-2", "name": "Cup", "category": "cups", "price": -1, "currency": "EUR"}),
+        "",
+        json.dumps(
+            {"sku": "BULK-3", "name": "Jug", "category": "jugs", "price": 7, "currency": "EUR", "images": []}
+        ),
+    ]
+    response = client.post(
+        "/admin/products/bulk",
+        data="\n".join(lines),
+        headers={**admin_headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert (body["created"], body["updated"]) == (1, 1)  # type: ignore[index]
+    assert [error["line"] for error in body["errors"]] == [3, 4, 6]  # type: ignore[index]
+    assert "price" in body["errors"][1]["error"]  # type: ignore[index]
+    assert client.get(f"/products/{existing['id']}").json["price"] == 99  # type: ignore[index]
+    assert client.get("/products").json["total"] == 2  # type: ignore[index]
+    wrong_type = client.post("/admin/products/bulk", json={"sku": "x"}, headers=admin_headers)
+    assert wrong_type.status_code == 415
