@@ -109,19 +109,28 @@ def import_command(catalog_file: Path, images_dir: Path | None) -> None:
 @click.option(
     "--repair", is_flag=True, help="Fix any drift (the same as a plain sync, which always repairs)."
 )
-def sync(model: str | None, check: bool, repair: bool) -> None:
-    """Embed new images and bring the vector index in line with the catalog."""
+@click.option(
+    "--activate/--no-activate",
+    default=True,
+    help="Switch search to the model's collection once it is complete (default) or only build it.",
+)
+def sync(model: str | None, check: bool, repair: bool, activate: bool) -> None:
+    """Embed new images and bring the vector index in line with the catalog.
+
+    With --model, build (or update) that model's collection beside the live one; search
+    keeps using the live one until the new one is complete, then switches in one step.
+    """
     if check and repair:
         raise click.UsageError("--check and --repair exclude each other")
-    with opened_services(model) as services:
+    with opened_services() as services:
         require_current_schema(services.engine)
         if check:
-            drift = services.sync.check().drift()
+            drift = services.sync.check(model).drift()
             click.echo(json.dumps(drift, indent=2))
             if any(drift.values()):
                 raise SystemExit(1)
             return
-        report = services.sync.run(progress=_print_progress)
+        report = services.sync.run(progress=_print_progress, model_spec=model, activate=activate)
         click.echo(json.dumps(report.to_dict(), indent=2))
 
 

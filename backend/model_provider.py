@@ -1,4 +1,4 @@
-"""Loads the configured embedding model once per process, on first use."""
+"""Loads embedding models once per process, on first use."""
 
 from __future__ import annotations
 
@@ -10,20 +10,21 @@ from .errors import Unavailable
 
 
 class ModelProvider:
-    """Holds the process's embedder; loading is lazy because it costs seconds and memory."""
+    """Holds the process's embedders by spec; loading is lazy because it costs seconds and memory."""
 
     def __init__(self, spec: str, *, allow_download: bool = False) -> None:
-        self.spec = spec
+        self.spec = spec  # the configured default, used until an index records another
         self.allow_download = allow_download
-        self._embedder: Embedder | None = None
+        self._embedders: dict[str, Embedder] = {}
         self._lock = threading.Lock()
 
-    def get(self) -> Embedder:
-        """The embedder, loading it if this is the first call."""
+    def get(self, spec: str | None = None) -> Embedder:
+        """The embedder for a spec (default: the configured one), loading it on first use."""
+        wanted = spec or self.spec
         with self._lock:
-            if self._embedder is None:
+            if wanted not in self._embedders:
                 try:
-                    self._embedder = load_embedder(self.spec, allow_download=self.allow_download)
+                    self._embedders[wanted] = load_embedder(wanted, allow_download=self.allow_download)
                 except ModelLoadError as error:
-                    raise Unavailable(f"embedding model {self.spec!r} cannot be loaded: {error}") from error
-            return self._embedder
+                    raise Unavailable(f"embedding model {wanted!r} cannot be loaded: {error}") from error
+            return self._embedders[wanted]

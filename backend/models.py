@@ -80,3 +80,17 @@ class ProductImage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     product: Mapped[Product] = relationship(back_populates="images")
+
+
+class SearchIndex(Base):
+    """A vector collection built with one model; exactly one is active (searched) at a time."""
+
+    __tablename__ = "search_indexes"
+
+    collection: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_spec: Mapped[str] = mapped_column(String(500))
+    model_key: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="building")  # building | active | retired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

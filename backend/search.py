@@ -9,7 +9,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import catalog
+from embedder import Embedder
+
+from . import catalog, search_indexes
 from .errors import Conflict, InvalidRequest
 from .filters import SearchFilter
 from .model_provider import ModelProvider
@@ -70,21 +72,33 @@ class SearchService:
         self.max_results = max_results
 
     def collection(self) -> str:
-        """The collection of the configured model."""
-        return self.store.collection_name(self.models.get().info.key)
+        """The collection search uses now."""
+        return self.active()[0]
+
+    def active(self) -> tuple[str, Embedder]:
+        """The active collection and the model whose vectors it holds.
+
+        Read from the catalog database on every request, so a model switch made by another
+        process (a sync job) takes effect at once, as one consistent pair.
+        """
+        with self.sessions() as session:
+            index = search_indexes.active_index(session)
+        embedder = self.models.get(index.model_spec if index else None)
+        collection = index.collection if index else self.store.collection_name(embedder.info.key)
+        return collection, embedder
 
     def search_by_image(self, image: Image.Image, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products whose photos look most like the given image."""
         self._check_page(page)
-        collection = self._existing_collection()
-        vector = self.models.get().embed([image])[0]
+        collection, embedder = self._existing_collection()
+        vector = embedder.embed([image])[0]
         return self._vector_query(collection, vector, search_filter, page)
 
     def similar_products(self, product_id: int, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products that look like this one (the mean of its image vectors), excluding itself."""
         self._check_page(page)
         self._require_products([product_id])
-        collection = self._existing_collection()
+        collection, _embedder = self._existing_collection()
         query = _unit(self._product_vectors(collection, [product_id])[product_id])
         return self._vector_query(collection, query, search_filter.excluding([product_id]), page)
 
@@ -110,11 +124,11 @@ class SearchService:
                 f"product(s) {sorted(overlap)} are both positive and negative", details={"field": "negative"}
             )
         self._require_products([*positive, *negative])
-        collection = self._existing_collection()
+        collection, embedder = self._existing_collection()
         points = self._indexed_points(collection, [*positive, *negative])
         positives: list[int | np.ndarray] = [point for pid in positive for point in points[pid]]
         if positive_images:
-            positives.extend(self.models.get().embed(list(positive_images)))
+            positives.extend(embedder.embed(list(positive_images)))
         negatives = [point for pid in negative for point in points[pid]]
         narrowed = search_filter.excluding([*positive, *negative])
         hits = self.store.recommend_products(
@@ -134,7 +148,7 @@ class SearchService:
         if not viewed:
             raise InvalidRequest("viewed must list at least one product id", details={"field": "viewed"})
         self._require_products(viewed)
-        collection = self._existing_collection()
+        collection, _embedder = self._existing_collection()
         vectors = self._product_vectors(collection, viewed)
         weights = [SESSION_DECAY**age for age in range(len(viewed))]
         weighted = np.sum(
@@ -194,14 +208,14 @@ class SearchService:
         if page.min_score is not None and not -1.0 <= page.min_score <= 1.0:
             raise InvalidRequest("min_score must be between -1 and 1", details={"field": "min_score"})
 
-    def _existing_collection(self) -> str:
-        collection = self.collection()
+    def _existing_collection(self) -> tuple[str, Embedder]:
+        collection, embedder = self.active()
         if not self.store.has_collection(collection):
             raise Conflict(
                 "the search index is empty for this model; import a catalog and run sync",
                 details={"collection": collection},
             )
-        return collection
+        return collection, embedder
 
     def _hydrate(self, hits: list[ProductHit], search_filter: SearchFilter, page: Page) -> SearchResults:
         with self.sessions() as session:

@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from embedder import ImageLoadError
+from embedder import Embedder, ImageLoadError
 
-from . import catalog
+from . import catalog, search_indexes
 from .catalog import IndexedImage
+from .database import transaction
 from .image_store import ImageStore
 from .model_provider import ModelProvider
 from .vectors import IndexPoint, PointState, VectorStore
@@ -46,6 +47,7 @@ class SyncReport:
     deleted: int = 0
     unchanged: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    active: bool = False
 
     @property
     def changed(self) -> bool:
@@ -141,22 +143,27 @@ class SyncService:
         self._lock = lock
         self.progress = SyncProgress()
 
-    def run(self, progress: Progress | None = None) -> SyncReport:
-        """Bring the index in line with the catalog; a sync already running anywhere is a Conflict."""
+    def run(
+        self, progress: Progress | None = None, *, model_spec: str | None = None, activate: bool = True
+    ) -> SyncReport:
+        """Bring a model's collection in line with the catalog (default: the active model's).
+
+        A collection of a new model is built beside the active one and, when complete and
+        `activate` is set, becomes the one search uses. A sync already running anywhere is a Conflict.
+        """
         with self._lock():
             self.progress.start()
             try:
-                report = self._run(progress or _no_progress)
+                report = self._run(progress or _no_progress, model_spec, activate)
             except BaseException:
                 self.progress.finish(None)
                 raise
             self.progress.finish(report)
             return report
 
-    def check(self) -> SyncPlan:
+    def check(self, model_spec: str | None = None) -> SyncPlan:
         """What a sync would do now, without doing it (drift detection)."""
-        embedder = self.models.get()
-        collection = self.store.collection_name(embedder.info.key)
+        _spec, embedder, collection = self._target(model_spec)
         states = (
             {state.id: state for state in self.store.point_states(collection)}
             if self.store.has_collection(collection)
@@ -165,11 +172,23 @@ class SyncService:
         with self.sessions() as session:
             return plan_sync(catalog.iter_indexed_images(session), states, embedder.info.key)
 
-    def _run(self, progress: Progress) -> SyncReport:
-        embedder = self.models.get()
+    def _target(self, model_spec: str | None) -> tuple[str, Embedder, str]:
+        if model_spec is None:
+            with self.sessions() as session:
+                active = search_indexes.active_index(session)
+            model_spec = active.model_spec if active else self.models.spec
+        embedder = self.models.get(model_spec)
+        return model_spec, embedder, self.store.collection_name(embedder.info.key)
+
+    def _run(self, progress: Progress, model_spec: str | None, activate: bool) -> SyncReport:
+        spec, embedder, collection = self._target(model_spec)
         model_key = embedder.info.key
-        collection = self.store.collection_name(model_key)
         self.store.ensure_collection(collection, embedder.info.dimension)
+        with transaction(self.sessions) as session:
+            index = search_indexes.register_index(
+                session, collection, spec, model_key, embedder.info.dimension
+            )
+            already_active = index.state == "active"
         states = {state.id: state for state in self.store.point_states(collection)}
         with self.sessions() as session:
             plan = plan_sync(catalog.iter_indexed_images(session), states, model_key)
@@ -185,19 +204,26 @@ class SyncService:
 
         reusable = KnownVectors(self.store, collection, states.values(), model_key)
         for done, batch in _batches(plan.to_embed, self.batch_size):
-            self._embed_batch(collection, model_key, batch, reusable, report)
+            self._embed_batch(collection, model_key, embedder, batch, reusable, report)
             self.progress.advance("embed", done, len(plan.to_embed))
             progress("embed", done, len(plan.to_embed))
 
         # Deleting last keeps a replaced image's old vector available for reuse above.
         self.store.delete(collection, plan.to_delete)
         report.deleted = len(plan.to_delete)
+        # A new model goes live only complete; the live one stays live whatever happens.
+        if activate and not already_active and not report.failed:
+            self.store.point_alias(self.store.active_alias, collection)
+            with transaction(self.sessions) as session:
+                search_indexes.activate_index(session, collection)
+        report.active = already_active or (activate and not report.failed)
         return report
 
     def _embed_batch(
         self,
         collection: str,
         model_key: str,
+        embedder: Embedder,
         batch: Sequence[IndexedImage],
         reusable: KnownVectors,
         report: SyncReport,
@@ -218,7 +244,7 @@ class SyncService:
                 continue
             pending.append(item)
         if pending:
-            vectors = self.models.get().embed(pictures, batch_size=self.batch_size)
+            vectors = embedder.embed(pictures, batch_size=self.batch_size)
             for item, vector in zip(pending, vectors, strict=True):
                 reusable.remember(item.content_hash, vector)
                 points.append(IndexPoint(item.image_id, vector, point_payload(item, model_key)))

@@ -105,6 +105,11 @@ class VectorStore:
         """The collection that holds vectors of one model; collections never mix models."""
         return f"{self.prefix}__{model_key}"
 
+    @property
+    def active_alias(self) -> str:
+        """The alias that names the collection search uses (for tools outside Vitrine)."""
+        return f"{self.prefix}__active"
+
     def close(self) -> None:
         """Release the client (and the embedded engine's folder lock)."""
         with self._lock:
@@ -170,6 +175,29 @@ class VectorStore:
                     client.create_payload_index(name, field, field_schema=schema, wait=True)
 
         self._run(ensure)
+
+    def point_alias(self, alias: str, collection: str) -> None:
+        """Make the alias name the collection, in one atomic step on the engine."""
+
+        def switch(client: QdrantClient) -> None:
+            operations: list[models.AliasOperations] = []
+            if any(item.alias_name == alias for item in client.get_aliases().aliases):
+                operations.append(
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                )
+            operations.append(
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+                )
+            )
+            client.update_collection_aliases(change_aliases_operations=operations)
+
+        self._run(switch)
+
+    def alias_target(self, alias: str) -> str | None:
+        """The collection an alias names, if it exists."""
+        aliases = self._run(lambda client: client.get_aliases().aliases)
+        return next((item.collection_name for item in aliases if item.alias_name == alias), None)
 
     def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
         """Write points (replacing any with the same id)."""

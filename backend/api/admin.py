@@ -6,7 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import Forbidden, Unauthorized, UnsupportedMediaType
+from ..errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
 from .requests import json_body, services, uploaded_image
 from .serializers import serialize_image, serialize_product
 
@@ -73,8 +73,15 @@ def delete_image(product_id: int, image_id: int) -> tuple[str, int]:
 
 @blueprint.post("/sync")
 def run_sync() -> Response:
-    """Bring the vector index in line with the catalog now, and report what changed."""
-    return jsonify(services().sync.run().to_dict())
+    """Bring the index in line with the catalog now; optional JSON {"model": spec, "activate": bool}."""
+    options = json_body() if request.content_length else {}
+    unknown = sorted(set(options) - {"model", "activate"})
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
+    model, activate = options.get("model"), options.get("activate", True)
+    if (model is not None and not isinstance(model, str)) or not isinstance(activate, bool):
+        raise InvalidRequest("model must be a string and activate a boolean")
+    return jsonify(services().sync.run(model_spec=model, activate=activate).to_dict())
 
 
 @blueprint.get("/sync")
