@@ -200,6 +200,27 @@ def sample_catalog(folder: Path) -> None:
     click.echo(f"wrote {path} (images in {folder / 'images'})")
 
 
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def evaluate(arguments: tuple[str, ...]) -> None:
+    """Measure retrieval quality of a model (Recall@K, mAP, NDCG); see `vitrine evaluate --help`."""
+    from embedder.evaluate import main as evaluate_main
+
+    raise SystemExit(evaluate_main(list(arguments)))
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def train(arguments: tuple[str, ...]) -> None:
+    """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`."""
+    from embedder.train import main as train_main
+
+    train_main(list(arguments))
+
+
 @main.command(name="grocery-catalog")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
