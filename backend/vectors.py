@@ -35,6 +35,8 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
     "content_hash": models.PayloadSchemaType.KEYWORD,
 }
 STATE_FIELDS = ["content_hash", "payload_hash", "model"]
+# Filters that leave at most this many points are answered by exact search.
+EXACT_SEARCH_BELOW = 20_000
 
 
 @dataclass(frozen=True)
@@ -304,23 +306,41 @@ class VectorStore:
     def _grouped_query(
         self, name: str, query: Any, search_filter: SearchFilter, limit: int, score_threshold: float | None
     ) -> list[ProductHit]:
-        result = self._run(
-            lambda client: client.query_points_groups(
+        query_filter = to_qdrant_filter(search_filter)
+
+        def run(client: QdrantClient) -> list[ProductHit]:
+            result = client.query_points_groups(
                 name,
                 query=query,
                 group_by="product_id",
                 limit=limit,
                 group_size=1,
-                query_filter=to_qdrant_filter(search_filter),
+                query_filter=query_filter,
                 score_threshold=score_threshold,
+                search_params=self._search_params(client, name, query_filter),
                 with_payload=False,
             )
-        )
-        return [
-            ProductHit(int(group.id), int(group.hits[0].id), float(group.hits[0].score))
-            for group in result.groups
-            if group.hits
-        ]
+            return [
+                ProductHit(int(group.id), int(group.hits[0].id), float(group.hits[0].score))
+                for group in result.groups
+                if group.hits
+            ]
+
+        return self._run(run)
+
+    def _search_params(
+        self, client: QdrantClient, name: str, query_filter: models.Filter | None
+    ) -> models.SearchParams | None:
+        """Exact search when a filter leaves few points, so a narrow filter never loses results.
+
+        An HNSW graph walk can miss the few points that pass a selective filter; scanning
+        them all is both exact and cheap. The embedded engine always scans, so only a
+        server needs the count.
+        """
+        if self.embedded or query_filter is None:
+            return None
+        passing = client.count(name, count_filter=query_filter, exact=True).count
+        return models.SearchParams(exact=True) if passing <= EXACT_SEARCH_BELOW else None
 
 
 def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:

@@ -163,3 +163,25 @@ def test_unreachable_server_is_unavailable() -> None:
     store = VectorStore.remote("http://127.0.0.1:9")
     with pytest.raises(Unavailable):
         store.check()
+
+
+def test_a_filter_that_keeps_a_tenth_of_a_percent_loses_nothing(store: VectorStore) -> None:
+    rng = np.random.default_rng(7)
+    name = store.collection_name("recall")
+    store.ensure_collection(name, DIMENSION)
+    vectors = rng.normal(size=(3000, DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rare = {17, 1234, 2999}  # 0.1% of the points
+    store.upsert(
+        name,
+        [
+            IndexPoint(
+                i, vectors[i], {"product_id": i, "category": "rare" if i in rare else "common", "price": 1.0}
+            )
+            for i in range(3000)
+        ],
+    )
+    query = vectors[5]
+    hits = store.search_products(name, query, SearchFilter(categories=("rare",)), 10)
+    exact = sorted(rare, key=lambda i: -float(vectors[i] @ query))
+    assert [hit.product_id for hit in hits] == exact
