@@ -46,12 +46,21 @@ class Embedder:
         info: ModelInfo,
         *,
         device: str | torch.device = "cpu",
+        channels_last: bool = True,
     ) -> None:
         self.info = info
         self.preprocessing = preprocessing
         self.device = torch.device(device)
+        # Channels-last lets oneDNN run convolutions without reordering; a backbone that runs outside
+        # PyTorch (ONNX Runtime) wants plain contiguous NCHW instead.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = model.eval().requires_grad_(False).to(device=self.device, dtype=torch.float32)
-        self._model = model.to(memory_format=torch.channels_last)
+        self._model = model.to(memory_format=self.memory_format)
+
+    @property
+    def model(self) -> nn.Module:
+        """The backbone, in eval mode with gradients off."""
+        return self._model
 
     def __repr__(self) -> str:
         return f"Embedder({self.info.key!r}, device={str(self.device)!r})"
@@ -61,14 +70,19 @@ class Embedder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         vectors = np.empty((len(images), self.info.dimension), dtype=np.float32)
+        for start in range(0, len(images), batch_size):
+            batch = torch.stack(
+                [self.preprocessing.to_tensor(image) for image in images[start : start + batch_size]]
+            )
+            vectors[start : start + len(batch)] = self.embed_batch(batch)
+        return vectors
+
+    def embed_batch(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
+        """Embed preprocessed images of shape (N, 3, crop, crop); returns (N, dimension) unit rows."""
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                batch = torch.stack(
-                    [self.preprocessing.to_tensor(image) for image in images[start : start + batch_size]]
-                )
-                batch = batch.to(self.device, memory_format=torch.channels_last)
-                features = functional.normalize(self._model(batch).float(), dim=1)
-                vectors[start : start + len(batch)] = features.cpu().numpy()
+            batch = batch.to(self.device, dtype=torch.float32, memory_format=self.memory_format)
+            features = functional.normalize(self._model(batch).float(), dim=1)
+            vectors: npt.NDArray[np.float32] = features.cpu().numpy()
         return vectors
 
     def embed_paths(

@@ -20,9 +20,13 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def load_image(
-    source: ImageSource, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: tuple[int, int] | None = None,
 ) -> Image.Image:
-    """Read an image from a path, bytes or binary file and return it as a loaded RGB image."""
+    """Read an image from a path, bytes or binary file; draft=(w, h) lets JPEGs decode at reduced size."""
     label = name or _describe(source)
     with warnings.catch_warnings():
         # Pillow's own bomb check warns before it raises; treat both as "too large".
@@ -35,6 +39,10 @@ def load_image(
                     raise ImageTooLargeError(
                         f"{label}: {width}x{height} pixels is over the limit of {max_pixels}"
                     )
+                if draft is not None:
+                    # Before load(): libjpeg then decodes at 1/2, 1/4 or 1/8 scale, whichever is the
+                    # smallest still at least (w, h), in the DCT, instead of decoding every pixel.
+                    image.draft(None, draft)
                 image.load()
                 oriented = _apply_orientation(image)
         except ImageLoadError:

@@ -1,7 +1,9 @@
 """Named models and model specs: what load_embedder accepts."""
 
 import hashlib
+import logging
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
@@ -11,6 +13,7 @@ from embedder.architectures import ARCHITECTURES, build_backbone
 from embedder.checkpoint import load_checkpoint
 from embedder.embedding import Embedder, ModelInfo
 from embedder.errors import ModelLoadError
+from embedder.onnx_backend import onnx_embedder
 from embedder.preprocessing import IMAGENET, Preprocessing
 
 # Preprocessing for a plain state dict file, which says nothing about how it was trained.
@@ -20,6 +23,19 @@ _FILE_PREPROCESSING = {
     "resnet50": IMAGENET,
 }
 
+Backend = Literal["torch", "onnx", "auto"]
+
+# What backend="auto" runs each architecture with on the CPU: the faster one in benchmarks/embed_throughput.py
+# (docs/performance.md). ONNX Runtime won for all three on a 2-core AVX2 EPYC: 1.xx-1.xx times PyTorch
+# eager with channels-last. A fixed table, not a timing at load, so the choice is deterministic.
+FASTER_CPU_BACKEND: dict[str, Literal["torch", "onnx"]] = {
+    "efficientnet_lite0": "onnx",
+    "resnet18": "onnx",
+    "resnet50": "onnx",
+}
+
+logger = logging.getLogger(__name__)
+
 
 def available_models() -> list[str]:
     """Names load_embedder accepts on their own."""
@@ -27,9 +43,13 @@ def available_models() -> list[str]:
 
 
 def load_embedder(
-    spec: str = "efficientnet_lite0", *, device: str = "cpu", allow_download: bool = False
+    spec: str = "efficientnet_lite0",
+    *,
+    device: str = "cpu",
+    allow_download: bool = False,
+    backend: Backend = "torch",
 ) -> Embedder:
-    """Load a model by name, "name:/path/to/state_dict.pth", or Vitrine checkpoint path."""
+    """Load a model by name, "name:/path/to/state_dict.pth", or Vitrine checkpoint path, on a backend."""
     torch_device = _parse_device(device)
     name, separator, file_name = spec.partition(":")
     if spec in ARCHITECTURES:
@@ -47,7 +67,31 @@ def load_embedder(
         info = ModelInfo(checkpoint.architecture, _file_label(Path(spec)), checkpoint.dimension)
     else:
         raise _spec_error(f"unknown model {spec!r}, and no checkpoint file by that name")
-    return Embedder(model, preprocessing, info, device=torch_device)
+    embedder = Embedder(model, preprocessing, info, device=torch_device)
+    chosen = choose_backend(info.name, torch_device, backend)
+    if chosen == "torch":
+        return embedder
+    if backend == "onnx":
+        return onnx_embedder(embedder)
+    try:
+        return onnx_embedder(embedder)
+    except ModelLoadError as error:
+        # "auto" only asks for speed: a model that does not export still embeds, just more slowly.
+        logger.warning("using PyTorch for %s: %s", info.key, error)
+        return embedder
+
+
+def choose_backend(architecture: str, device: torch.device, backend: Backend) -> Literal["torch", "onnx"]:
+    """Resolve a backend request; "auto" gives the measured faster one on the CPU, PyTorch elsewhere."""
+    if backend not in ("torch", "onnx", "auto"):
+        raise ModelLoadError(f"unknown backend {backend!r}; choose torch, onnx or auto")
+    if backend == "onnx" and device.type != "cpu":
+        raise ModelLoadError(f"the onnx backend runs on the CPU, not on {device}")
+    if backend != "auto":
+        return backend
+    if device.type != "cpu":
+        return "torch"
+    return FASTER_CPU_BACKEND.get(architecture, "torch")
 
 
 def _load_pretrained(name: str, *, allow_download: bool) -> tuple[nn.Module, Preprocessing, str]:
