@@ -9,6 +9,7 @@ docs/search-engines.md for why this engine is the embedded default candidate.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -41,6 +42,7 @@ PAYLOAD_INDEXES: dict[str, edge.PayloadSchemaType] = {
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
 CONFIG_FILE = "edge_config.json"
+ALIASES_FILE = "aliases.json"
 
 
 class EdgeVectorStore:
@@ -70,6 +72,11 @@ class EdgeVectorStore:
     def collection_name(self, model_key: str) -> str:
         """The collection that holds vectors of one model; collections never mix models."""
         return f"{self.prefix}__{model_key}"
+
+    @property
+    def active_alias(self) -> str:
+        """The alias that names the collection search uses (for tools outside Vitrine)."""
+        return f"{self.prefix}__active"
 
     def close(self) -> None:
         """Flush and close every open shard, releasing their folder locks."""
@@ -113,6 +120,28 @@ class EdgeVectorStore:
                 shard.update(edge.UpdateOperation.create_field_index(field, schema))
             shard.flush()
             self._shards[name] = shard
+
+    def point_alias(self, alias: str, collection: str) -> None:
+        """Make the alias name the collection; Edge has no aliases, so a JSON file replaced atomically."""
+        with self._lock:
+            aliases = self._aliases()
+            aliases[alias] = collection
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = self.root / f".{ALIASES_FILE}.tmp"
+            with staging.open("w") as file:
+                json.dump(aliases, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(staging, self.root / ALIASES_FILE)
+
+    def alias_target(self, alias: str) -> str | None:
+        """The collection an alias names, if it exists."""
+        with self._lock:
+            return self._aliases().get(alias)
+
+    def _aliases(self) -> dict[str, str]:
+        path = self.root / ALIASES_FILE
+        return dict(json.loads(path.read_text())) if path.exists() else {}
 
     def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
         """Write points (replacing any with the same id); durable once this returns."""

@@ -144,6 +144,14 @@ def test_collection_dimension_is_checked(store: EdgeVectorStore, collection: str
         store.ensure_collection(collection, DIMENSION * 2)
 
 
+def test_alias_names_one_collection_and_moves(store: EdgeVectorStore, collection: str) -> None:
+    assert store.alias_target(store.active_alias) is None
+    store.point_alias(store.active_alias, collection)
+    assert store.alias_target(store.active_alias) == collection
+    store.point_alias(store.active_alias, "other")
+    assert store.alias_target(store.active_alias) == "other"
+
+
 def test_optimize_keeps_results(store: EdgeVectorStore, collection: str) -> None:
     before = store.search_products(collection, unit([1, 0.15]), SearchFilter(), 10)
     store.optimize(collection)
