@@ -179,12 +179,6 @@ def iter_indexed_images(session: Session, *, chunk_size: int = 2000) -> Iterator
         yield IndexedImage(**row._asdict())
 
 
-def image_ids_of(session: Session, product_id: int) -> list[int]:
-    """The ids of a product's images."""
-    query = select(ProductImage.id).where(ProductImage.product_id == product_id)
-    return list(session.scalars(query))
-
-
 def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:
     """Image ids grouped by product id."""
     query = select(ProductImage.product_id, ProductImage.id).where(ProductImage.product_id.in_(product_ids))
