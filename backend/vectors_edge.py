@@ -89,11 +89,13 @@ class EdgeVectorStore:
                 shutil.rmtree(self.root, ignore_errors=True)
 
     def check(self) -> None:
-        """Raise Unavailable unless the store's folder can be used."""
+        """Raise Unavailable unless the folder is usable and every collection opens here."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise Unavailable(f"vector store folder unusable: {error}") from error
+        for config in self.root.glob(f"*/{CONFIG_FILE}"):
+            self._shard(config.parent.name)  # another process holding it raises Unavailable
 
     def has_collection(self, name: str) -> bool:
         """Whether the collection exists."""

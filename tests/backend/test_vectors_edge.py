@@ -182,7 +182,7 @@ def test_second_process_on_the_embedded_store_gets_unavailable(tmp_path: Path) -
         "from backend.vectors_edge import EdgeVectorStore\n"
         "try:\n"
         f"    store = EdgeVectorStore.embedded_at(__import__('pathlib').Path({str(tmp_path / 'edge')!r}))\n"
-        f"    store.count({name!r})\n"
+        "    store.check()\n"
         "except Unavailable as error:\n"
         "    print(error.message); sys.exit(3)\n"
     )
