@@ -26,6 +26,7 @@ from embedder.train import (
     parse_args,
     train,
     train_one_epoch,
+    training_loader,
 )
 from embedder.training_data import load_training_data, refuse_test_split
 
@@ -101,6 +102,35 @@ def test_frozen_stages_get_no_gradients_and_keep_their_statistics() -> None:
     assert all(p.grad is not None for p in backbone.layer2.parameters())
     with pytest.raises(ValueError, match="5 stages"):
         freeze_stages(backbone, 6)
+
+
+def test_pretrained_lite0_trains_only_its_unfrozen_stages() -> None:
+    config = TrainConfig("efficientnet_lite0", "supcon", Path("."), Path("."), freeze_stages=6)
+    run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
+    trained = {id(p) for p in run.optimizer.param_groups[0]["params"]}
+    backbone = run.backbone
+    assert isinstance(backbone, EfficientNetLite0)
+    # Stages 6 and 7 are the last five blocks: 4 of 192 channels and 1 of 320.
+    assert all(id(p) in trained for block in backbone._blocks[-5:] for p in block.parameters())
+    assert not any(id(p) in trained for block in backbone._blocks[:-5] for p in block.parameters())
+    assert all(id(p) in trained for p in backbone._conv_head.parameters())
+    assert [group["lr"] for group in run.optimizer.param_groups] == pytest.approx([1e-4, 1e-3])
+
+
+@pytest.mark.parametrize("method", ["supervised", "simclr", "supcon"])
+def test_loaders_give_augmented_batches(tiny_trees: tuple[Path, Path], method: str) -> None:
+    config = tiny_config(tiny_trees, Path("unused"), method=method)
+    data = load_training_data(config.data)
+    loader = training_loader(config, data.train, model_normalisation(config.arch))
+    assert len(loader) == 2
+    batch = next(iter(loader))
+    views, labels = batch[:-1], batch[-1]
+    assert len(views) == (1 if method == "supervised" else 2)
+    for view in views:
+        assert view.shape == (8, 3, 32, 32) and view.dtype == torch.float32
+    assert not torch.equal(views[0], views[-1]) or method == "supervised"
+    if method == "supcon":
+        assert sorted(torch.bincount(labels).tolist()) == [2, 2, 2, 2]
 
 
 def test_grocery_training_never_reads_the_test_split(grocery_train: Path) -> None:
