@@ -1,0 +1,63 @@
+"""Retrieval quality of off-the-shelf and fine-tuned models on the Grocery Store data set.
+
+Two tasks, both with test-split shop photos as queries (never seen in training):
+(a) catalog: find the product's one catalog ("iconic") image among the 81;
+(b) shop: find shop photos of the same product in the train split.
+Prints Recall@1/5/10 and mAP for each model side by side with the first (the baseline,
+EfficientNet-Lite0 off the shelf) and the difference.
+
+Run: .venv/bin/python benchmarks/retrieval_quality.py --model efficientnet_lite0 \
+        --model var/train/lite0-supervised/best.pt ... [--limit 810] [--out var/quality]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from embedder.evaluate import evaluate
+
+DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "grocery-store" / "dataset"
+COLUMNS = ("recall@1", "recall@5", "recall@10", "map")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="repeat; the first is the baseline")
+    parser.add_argument("--data", type=Path, default=DATASET)
+    parser.add_argument("--limit", type=int, default=None, help="class-stratified subset of test queries")
+    parser.add_argument("--out", type=Path, default=Path("var/quality"))
+    arguments = parser.parse_args()
+    print(
+        f"load {os.getloadavg()[0]:.1f}; queries: test split"
+        + (f", {arguments.limit} stratified" if arguments.limit else "")
+    )
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    for spec in arguments.model:
+        for task in ("catalog", "shop"):
+            out = (
+                arguments.out / Path(spec).parent.name / task if "/" in spec else arguments.out / spec / task
+            )
+            report = evaluate(spec, arguments.data, task, out, limit=arguments.limit)
+            rows.setdefault(spec, {})[task] = report["metrics"]
+            print(
+                json.dumps(
+                    {"model": spec, "task": task, "seconds": round(report["seconds"], 1), **report["metrics"]}
+                )
+            )
+    baseline = arguments.model[0]
+    for task in ("catalog", "shop"):
+        print(f"\n{task}: " + "  ".join(f"{column:>18}" for column in COLUMNS))
+        for spec, results in rows.items():
+            cells = []
+            for column in COLUMNS:
+                value = results[task][column]
+                delta = value - rows[baseline][task][column]
+                cells.append(f"{value:>8.3f}" + (f" ({delta:+.3f})" if spec != baseline else " " * 9))
+            print(f"{spec[-40:]:>40}  " + "  ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
