@@ -214,25 +214,37 @@ class NumpyEngine:
     def search(self, query: Query) -> list[ProductHit]:
         catalog = self.catalog
         target = recommend_target(query) if query.kind == "recommend" else query.vector
-        candidates = np.arange(len(catalog.vectors))
-        if query.search_filter != SearchFilter():
-            candidates = candidates[filter_mask(catalog, query.search_filter)]
-        scores = catalog.vectors[candidates] @ target
-        order = np.argsort(-scores, kind="stable")
-        hits: list[ProductHit] = []
-        seen: set[int] = set()
-        for position in order:
-            point = int(candidates[position])
-            product = int(catalog.product_ids[point])
-            if product not in seen:
-                seen.add(product)
-                hits.append(ProductHit(product, point, float(scores[position])))
-                if len(hits) == TOP:
-                    break
+        if query.search_filter == SearchFilter():
+            candidates, scores = np.arange(len(catalog.vectors)), catalog.vectors @ target
+        else:
+            candidates = np.flatnonzero(filter_mask(catalog, query.search_filter))
+            scores = catalog.vectors[candidates] @ target
+        # Rank a shortlist first; rank everything only if it holds fewer than TOP products.
+        shortlist = min(len(scores), TOP * 20)
+        hits = best_products(catalog, candidates, scores, np.argpartition(-scores, shortlist - 1)[:shortlist])
+        if len(hits) < TOP and shortlist < len(scores):
+            hits = best_products(catalog, candidates, scores, np.arange(len(scores)))
         return hits
 
     def close(self) -> None:
         pass
+
+
+def best_products(
+    catalog: Catalog, candidates: npt.NDArray[np.int64], scores: Vectors, positions: npt.NDArray[np.intp]
+) -> list[ProductHit]:
+    """The best-scoring point of each product among `positions`, best first, at most TOP."""
+    hits: list[ProductHit] = []
+    seen: set[int] = set()
+    for position in positions[np.argsort(-scores[positions], kind="stable")]:
+        point = int(candidates[position])
+        product = int(catalog.product_ids[point])
+        if product not in seen:
+            seen.add(product)
+            hits.append(ProductHit(product, point, float(scores[position])))
+            if len(hits) == TOP:
+                break
+    return hits
 
 
 class StoreEngine:
