@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torchvision
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 from torch.nn import functional
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
@@ -408,6 +409,7 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
     )
     recall_axes.set(title="validation Recall@1", xlabel="epoch (0: before training)", ylim=(0, 1))
     for axes in (loss_axes, recall_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     figure.savefig(path, dpi=100)
 
