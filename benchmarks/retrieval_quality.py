@@ -29,18 +29,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATASET)
     parser.add_argument("--limit", type=int, default=None, help="class-stratified subset of test queries")
     parser.add_argument("--out", type=Path, default=Path("var/quality"))
+    parser.add_argument("--task", action="append", choices=("catalog", "shop"), help="default: both")
     arguments = parser.parse_args()
+    arguments.task = arguments.task or ["catalog", "shop"]
     print(
         f"load {os.getloadavg()[0]:.1f}; queries: test split"
         + (f", {arguments.limit} stratified" if arguments.limit else "")
     )
     rows: dict[str, dict[str, dict[str, float]]] = {}
-    for spec in arguments.model:
-        for task in ("catalog", "shop"):
+    # Task by task, so the cheap catalog task is complete for every model first.
+    for task in arguments.task:
+        for spec in arguments.model:
             out = (
                 arguments.out / Path(spec).parent.name / task if "/" in spec else arguments.out / spec / task
             )
-            report = evaluate(spec, arguments.data, task, out, limit=arguments.limit)
+            report = evaluate(spec, arguments.data, task, out, limit=arguments.limit, batch_size=16)
             rows.setdefault(spec, {})[task] = report["metrics"]
             print(
                 json.dumps(
@@ -48,7 +51,7 @@ def main() -> None:
                 )
             )
     baseline = arguments.model[0]
-    for task in ("catalog", "shop"):
+    for task in arguments.task:
         print(f"\n{task}: " + "  ".join(f"{column:>18}" for column in COLUMNS))
         for spec, results in rows.items():
             cells = []
