@@ -98,6 +98,11 @@ class TrainConfig:
             return self.lr
         return 1e-3 if self.from_scratch else 1e-4
 
+    @property
+    def head_learning_rate(self) -> float:
+        """The new head's peak learning rate: ten times the pretrained backbone's, as it starts random."""
+        return self.learning_rate * (1 if self.from_scratch else 10)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values only (paths as strings), as checkpoints store them."""
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
@@ -262,7 +267,7 @@ class TrainingRun:
         frozen = freeze_stages(backbone, config.freeze_stages)
         if config.channels_last:
             backbone = backbone.to(memory_format=torch.channels_last)
-        head_lr = config.learning_rate * (1 if config.from_scratch else 10)  # a new head learns faster
+        head_lr = config.head_learning_rate
         optimizer = torch.optim.AdamW(
             [
                 {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.learning_rate},
@@ -505,6 +510,8 @@ def _describe_run(config: TrainConfig, data: TrainingData, loader: DataLoader[An
     return {
         **config.to_dict(),
         "embedding": f"backbone pooled features, before the {head} (the head is not saved)",
+        "backbone_learning_rate": config.learning_rate,
+        "head_learning_rate": config.head_learning_rate,
         "train_photos": len(data.train),
         "products": len(set(data.train.labels)),
         "validation_queries": len(data.queries) if data.queries is not None else 0,
