@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import torch
 import torchvision
 from PIL import Image
@@ -103,12 +104,12 @@ def load_model(name: str, weights_dir: Path) -> Embedder:
     return load_embedder(f"{name}:{path}")
 
 
-def naive(embedder: Embedder) -> Callable[[Sequence[Path]], object]:
+def naive(embedder: Embedder, count: int) -> Callable[[Sequence[Path]], object]:
     """One image at a time: PIL decode, to_tensor, a contiguous-format model under no_grad."""
     model = copy.deepcopy(embedder.model).to(memory_format=torch.contiguous_format)
 
     def run(paths: Sequence[Path]) -> None:
-        for path in paths:
+        for path in paths[:count]:
             with Image.open(path) as image:
                 tensor = embedder.preprocessing.to_tensor(image.convert("RGB"))
             with torch.no_grad():
@@ -173,7 +174,7 @@ def benchmark_model(
         )
 
     runs: dict[str, Callable[[Sequence[Path]], object]] = {
-        NAIVE: naive(torch_embedder),
+        NAIVE: naive(torch_embedder, args.naive_count),
         "Embedder.embed_paths, batch 32": lambda subset: torch_embedder.embed_paths(subset, batch_size=batch),
         "pipeline + torch": pipeline(backends["torch"]),
         "pipeline + onnx": pipeline(backends["onnx"]),
@@ -192,7 +193,8 @@ def benchmark_model(
     for _ in range(args.repeats):
         # Interleaved, so that a burst of load from other processes hits every method alike.
         for label, run in runs.items():
-            timings[label].append(timed(partial(run, paths), len(paths)))
+            items = min(len(paths), args.naive_count) if label == NAIVE else len(paths)
+            timings[label].append(timed(partial(run, paths), items))
         for label, prepared in model_runs.items():
             timings[label].append(timed(prepared, len(decoded)))
         peaks.append(matmul_flops())
@@ -291,6 +293,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--images", type=Path, default=GROCERY_TRAIN, help="folder searched for JPEGs")
     parser.add_argument("--count", type=int, default=256, help="images embedded per run")
     parser.add_argument("--model", nargs="+", choices=available_models(), default=available_models())
+    parser.add_argument(
+        "--naive-count", type=int, default=64, help="images for the slow one-at-a-time baseline (its rate)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--decode-workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: usable cores)")
@@ -306,8 +311,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     uploads = [path.read_bytes() for path in paths]  # also warms the page cache for every method
     cpu = cpu_model()
     print(
-        f"# {len(paths)} JPEGs from {args.images}; {cpu}, {usable_cores()} usable cores; torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads by default; load {os.getloadavg()}"
+        f"# {len(paths)} JPEGs ({min(len(paths), args.naive_count)} for the naive baseline)"
+        f" from {args.images}\n# {cpu}, {usable_cores()} usable cores; torch {torch.__version__},"
+        f" {torch.get_num_threads()} threads by default; onnxruntime {onnxruntime.__version__};"
+        f" load {os.getloadavg()}"
     )
     with tempfile.TemporaryDirectory() as weights_dir:
         results = [benchmark_model(name, paths, uploads, args, Path(weights_dir)) for name in args.model]
