@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from embedder import Embedder, ModelLoadError, load_embedder
+from embedder.registry import Backend
 
 from .errors import Unavailable
 
@@ -12,9 +13,10 @@ from .errors import Unavailable
 class ModelProvider:
     """Holds the process's embedders by spec; loading is lazy because it costs seconds and memory."""
 
-    def __init__(self, spec: str, *, allow_download: bool = False) -> None:
+    def __init__(self, spec: str, *, allow_download: bool = False, backend: Backend = "auto") -> None:
         self.spec = spec  # the configured default, used until an index records another
         self.allow_download = allow_download
+        self.backend = backend
         self._embedders: dict[str, Embedder] = {}
         self._lock = threading.Lock()
 
@@ -24,7 +26,9 @@ class ModelProvider:
         with self._lock:
             if wanted not in self._embedders:
                 try:
-                    self._embedders[wanted] = load_embedder(wanted, allow_download=self.allow_download)
+                    self._embedders[wanted] = load_embedder(
+                        wanted, allow_download=self.allow_download, backend=self.backend
+                    )
                 except ModelLoadError as error:
                     raise Unavailable(f"embedding model {wanted!r} cannot be loaded: {error}") from error
             return self._embedders[wanted]

@@ -26,6 +26,12 @@ def _parse_int(name: str, value: str) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _parse_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about one Vitrine deployment."""
@@ -37,6 +43,8 @@ class Settings:
     collection_prefix: str = "vitrine"
     model: str = "efficientnet_lite0"
     allow_weight_download: bool = False
+    # "auto" runs each model on the backend measured faster on CPU (docs/performance.md).
+    inference_backend: str = "auto"
     admin_token: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -73,6 +81,11 @@ class Settings:
             model=env.get("VITRINE_MODEL", defaults.model),
             allow_weight_download=_parse_bool(
                 "VITRINE_ALLOW_WEIGHT_DOWNLOAD", env.get("VITRINE_ALLOW_WEIGHT_DOWNLOAD", "")
+            ),
+            inference_backend=_parse_choice(
+                "VITRINE_INFERENCE_BACKEND",
+                env.get("VITRINE_INFERENCE_BACKEND", defaults.inference_backend),
+                ("auto", "torch", "onnx"),
             ),
             admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
             max_upload_bytes=_parse_int(

@@ -39,3 +39,10 @@ def test_environment_selects_the_production_pair() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
+
+
+def test_inference_backend_is_auto_by_default_and_validated() -> None:
+    assert Settings.from_env({}).inference_backend == "auto"
+    assert Settings.from_env({"VITRINE_INFERENCE_BACKEND": "torch"}).inference_backend == "torch"
+    with pytest.raises(ValueError, match="VITRINE_INFERENCE_BACKEND"):
+        Settings.from_env({"VITRINE_INFERENCE_BACKEND": "tpu"})
