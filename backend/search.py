@@ -16,7 +16,8 @@ from .errors import Conflict, InvalidRequest
 from .filters import SearchFilter
 from .model_provider import ModelProvider
 from .models import Product
-from .vectors import ProductHit, VectorStore
+from .vector_index import VectorIndex
+from .vectors import ProductHit
 
 # Extra groups asked of the index, so results dropped by the catalog check (a product
 # deleted or changed since the last sync) rarely leave a page short.
@@ -61,7 +62,7 @@ class SearchService:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        store: VectorStore,
+        store: VectorIndex,
         models: ModelProvider,
         *,
         max_results: int,

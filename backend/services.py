@@ -15,7 +15,9 @@ from .search import SearchService
 from .settings import Settings
 from .sync import SyncService
 from .sync_lock import sync_lock
+from .vector_index import VectorIndex
 from .vectors import VectorStore
+from .vectors_edge import EdgeVectorStore
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    store: VectorStore
+    store: VectorIndex
     images: ImageStore
     models: ModelProvider
     catalog: CatalogService
@@ -38,17 +40,19 @@ class Services:
         self.engine.dispose()
 
 
-def open_vector_store(settings: Settings) -> VectorStore:
+def open_vector_store(settings: Settings) -> VectorIndex:
     """A Qdrant server when QDRANT_URL is set, else the embedded engine under the data dir."""
     if settings.qdrant_url:
         return VectorStore.remote(
             settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
         )
+    if settings.embedded_engine == "edge":
+        return EdgeVectorStore.embedded_at(settings.data_dir / "edge", prefix=settings.collection_prefix)
     return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
 
 
 def build_services(
-    settings: Settings, *, store: VectorStore | None = None, models: ModelProvider | None = None
+    settings: Settings, *, store: VectorIndex | None = None, models: ModelProvider | None = None
 ) -> Services:
     """Build the services; store and models may be passed in to share them (tests)."""
     engine = create_database_engine(settings.database_url)

@@ -45,6 +45,8 @@ class Settings:
     allow_weight_download: bool = False
     # "auto" runs each model on the backend measured faster on CPU (docs/performance.md).
     inference_backend: str = "auto"
+    # Embedded engine when no QDRANT_URL: qdrant-client's local mode, or Qdrant Edge (docs/search-engines.md).
+    embedded_engine: str = "local"
     admin_token: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -86,6 +88,11 @@ class Settings:
                 "VITRINE_INFERENCE_BACKEND",
                 env.get("VITRINE_INFERENCE_BACKEND", defaults.inference_backend),
                 ("auto", "torch", "onnx"),
+            ),
+            embedded_engine=_parse_choice(
+                "VITRINE_EMBEDDED_ENGINE",
+                env.get("VITRINE_EMBEDDED_ENGINE", defaults.embedded_engine),
+                ("local", "edge"),
             ),
             admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
             max_upload_bytes=_parse_int(

@@ -29,7 +29,8 @@ from .catalog import IndexedImage
 from .database import transaction
 from .image_store import ImageStore
 from .model_provider import ModelProvider
-from .vectors import IndexPoint, PointState, VectorStore
+from .vector_index import VectorIndex
+from .vectors import IndexPoint, PointState
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
@@ -128,7 +129,7 @@ class SyncService:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        store: VectorStore,
+        store: VectorIndex,
         models: ModelProvider,
         images: ImageStore,
         *,
@@ -211,6 +212,8 @@ class SyncService:
         # Deleting last keeps a replaced image's old vector available for reuse above.
         self.store.delete(collection, plan.to_delete)
         report.deleted = len(plan.to_delete)
+        if report.changed:
+            self.store.optimize(collection)  # engines that index on demand (Edge) build it now
         # A new model goes live only complete; the live one stays live whatever happens.
         if activate and not already_active and not report.failed:
             self.store.point_alias(self.store.active_alias, collection)
@@ -298,7 +301,7 @@ class KnownVectors:
     """Vectors already computed for given image bytes, so no content is embedded twice."""
 
     def __init__(
-        self, store: VectorStore, collection: str, states: Iterable[PointState], model_key: str
+        self, store: VectorIndex, collection: str, states: Iterable[PointState], model_key: str
     ) -> None:
         self.store = store
         self.collection = collection

@@ -223,6 +223,9 @@ class VectorStore:
         ]
         self._run(lambda client: client.batch_update_points(name, operations, wait=True))
 
+    def optimize(self, name: str) -> None:
+        """Nothing to do: a server indexes in the background and local mode has no index."""
+
     def delete(self, name: str, point_ids: Sequence[int]) -> None:
         """Remove points by id."""
         if not point_ids:

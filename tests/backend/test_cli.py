@@ -175,3 +175,16 @@ def test_serve_refuses_two_workers_on_the_embedded_store(deployment: dict[str, s
     result = vitrine(deployment, "serve", "--workers", "2")
     assert result.returncode == 1
     assert "one process" in result.stderr
+
+
+def test_demo_on_the_qdrant_edge_engine(tmp_path: Path) -> None:
+    env = {**os.environ, "VITRINE_DATA_DIR": str(tmp_path), "VITRINE_EMBEDDED_ENGINE": "edge"}
+    env.pop("DATABASE_URL", None)
+    env.pop("QDRANT_URL", None)
+    result = vitrine(env, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "48 embedded" in result.stdout
+    assert "STA-RED" in result.stdout.split("== search by photo")[1].splitlines()[1]
+    assert (tmp_path / "edge").is_dir() and not (tmp_path / "qdrant").exists()
+    again = vitrine(env, "sync", "--check")
+    assert again.returncode == 0, again.stdout + again.stderr
