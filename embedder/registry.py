@@ -29,9 +29,9 @@ Backend = Literal["torch", "onnx", "auto"]
 # (docs/performance.md). Through the same pipeline on a 2-core AVX2 EPYC, ONNX Runtime beat PyTorch eager
 # with channels-last for all three. A fixed table, not a timing at load, so the choice is deterministic.
 FASTER_CPU_BACKEND: dict[str, Literal["torch", "onnx"]] = {
-    "efficientnet_lite0": "onnx",  # 3.8x: PyTorch's depthwise convolutions are slow on this CPU
-    "resnet18": "onnx",  # 1.4x
-    "resnet50": "onnx",  # 2.3x
+    "efficientnet_lite0": "onnx",  # 3.0x on a quiet machine, 3.8-3.9x under load from other processes
+    "resnet18": "onnx",  # 1.6x quiet, 1.4-1.8x under load
+    "resnet50": "onnx",  # 1.5x quiet, 1.8-2.3x under load
 }
 
 logger = logging.getLogger(__name__)
