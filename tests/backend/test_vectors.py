@@ -16,14 +16,22 @@ import pytest
 
 from backend.errors import Conflict, Unavailable
 from backend.filters import SearchFilter
+from backend.vector_index import VectorIndex
 from backend.vectors import IndexPoint, VectorStore
+from backend.vectors_edge import EdgeVectorStore
 
 DIMENSION = 8
 
 
-@pytest.fixture(params=["memory", "disk", "server"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    if request.param == "memory":
+@pytest.fixture(params=["memory", "disk", "server", "edge-memory", "edge-disk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+    """Every engine, so each scenario checks that they agree (congruence tests)."""
+    opened: VectorIndex
+    if request.param == "edge-memory":
+        opened = EdgeVectorStore.in_memory()
+    elif request.param == "edge-disk":
+        opened = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    elif request.param == "memory":
         opened = VectorStore.in_memory()
     elif request.param == "disk":
         opened = VectorStore.embedded_at(tmp_path / "qdrant")
@@ -56,7 +64,7 @@ def point(point_id: int, product_id: int, vector: list[float], **payload: object
 
 
 @pytest.fixture
-def collection(store: VectorStore) -> str:
+def collection(store: VectorIndex) -> str:
     name = store.collection_name("test_model")
     store.ensure_collection(name, DIMENSION)
     store.upsert(
@@ -72,7 +80,7 @@ def collection(store: VectorStore) -> str:
     return name
 
 
-def test_one_hit_per_product_best_first(store: VectorStore, collection: str) -> None:
+def test_one_hit_per_product_best_first(store: VectorIndex, collection: str) -> None:
     hits = store.search_products(collection, unit([1, 0.15]), SearchFilter(), 10)
     product_ids = [hit.product_id for hit in hits]
     assert product_ids[:2] == [10, 20]
@@ -92,14 +100,14 @@ def test_one_hit_per_product_best_first(store: VectorStore, collection: str) -> 
     ],
 )
 def test_filters_hold(
-    store: VectorStore, collection: str, search_filter: SearchFilter, expected: set[int]
+    store: VectorIndex, collection: str, search_filter: SearchFilter, expected: set[int]
 ) -> None:
     hits = store.search_products(collection, unit([1, 1]), search_filter, 10)
     assert {hit.product_id for hit in hits} == expected
 
 
 def test_recommend_moves_towards_positives_and_away_from_negatives(
-    store: VectorStore, collection: str
+    store: VectorIndex, collection: str
 ) -> None:
     hits = store.recommend_products(collection, [4], [1], SearchFilter().excluding([30]), 2)
     assert hits[0].product_id == 40
@@ -107,7 +115,7 @@ def test_recommend_moves_towards_positives_and_away_from_negatives(
     assert best[0].product_id == 40
 
 
-def test_payload_overwrite_delete_and_states(store: VectorStore, collection: str) -> None:
+def test_payload_overwrite_delete_and_states(store: VectorIndex, collection: str) -> None:
     store.overwrite_payloads(
         collection, {3: {"product_id": 20, "category": "Milk", "price": 1.0, "payload_hash": "q"}}
     )
@@ -124,10 +132,41 @@ def test_payload_overwrite_delete_and_states(store: VectorStore, collection: str
     assert np.allclose(vectors[1], unit([1, 0.1]), atol=1e-6)
 
 
-def test_collection_dimension_is_checked(store: VectorStore, collection: str) -> None:
+def test_collection_dimension_is_checked(store: VectorIndex, collection: str) -> None:
     store.ensure_collection(collection, DIMENSION)  # idempotent
     with pytest.raises(Conflict, match="8-d"):
         store.ensure_collection(collection, DIMENSION * 2)
+
+
+def test_grouping_fetches_again_when_one_product_fills_the_page(store: VectorIndex) -> None:
+    name = store.collection_name("crowded")
+    store.ensure_collection(name, DIMENSION)
+    crowd = [point(i, 1, [1, 0.001 * i]) for i in range(1, 40)]  # 39 photos of product 1 first
+    store.upsert(name, [*crowd, point(100, 2, [0.5, 1]), point(101, 3, [0, 1])])
+    hits = store.search_products(name, unit([1]), SearchFilter(), 3)
+    assert [hit.product_id for hit in hits] == [1, 2, 3]
+
+
+def test_recommend_never_returns_its_examples(store: VectorIndex, collection: str) -> None:
+    hits = store.recommend_products(collection, [1], [], SearchFilter(), 10)
+    assert 1 not in {hit.image_id for hit in hits}
+    assert hits[0].image_id == 2
+
+
+def test_optimize_keeps_results(store: VectorIndex, collection: str) -> None:
+    before = store.search_products(collection, unit([1, 0.15]), SearchFilter(), 10)
+    store.optimize(collection)
+    assert store.search_products(collection, unit([1, 0.15]), SearchFilter(), 10) == before
+
+
+def test_alias_names_one_collection_and_moves(store: VectorIndex, collection: str) -> None:
+    other = store.collection_name("other")
+    store.ensure_collection(other, DIMENSION)
+    assert store.alias_target(store.active_alias) is None
+    store.point_alias(store.active_alias, collection)
+    assert store.alias_target(store.active_alias) == collection
+    store.point_alias(store.active_alias, other)
+    assert store.alias_target(store.active_alias) == other
 
 
 def test_embedded_store_persists_across_reopen(tmp_path: Path) -> None:
@@ -165,7 +204,7 @@ def test_unreachable_server_is_unavailable() -> None:
         store.check()
 
 
-def test_a_filter_that_keeps_a_tenth_of_a_percent_loses_nothing(store: VectorStore) -> None:
+def test_a_filter_that_keeps_a_tenth_of_a_percent_loses_nothing(store: VectorIndex) -> None:
     rng = np.random.default_rng(7)
     name = store.collection_name("recall")
     store.ensure_collection(name, DIMENSION)
