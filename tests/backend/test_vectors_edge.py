@@ -6,34 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from backend.errors import Unavailable
 from backend.filters import SearchFilter
-from backend.vectors import IndexPoint
 from backend.vectors_edge import EdgeVectorStore, average_vector
-
-DIMENSION = 8
-
-
-def unit(values: list[float]) -> np.ndarray:
-    vector = np.zeros(DIMENSION, dtype=np.float32)
-    vector[: len(values)] = values
-    return vector / np.linalg.norm(vector)
-
-
-def point(point_id: int, product_id: int, vector: list[float], **payload: object) -> IndexPoint:
-    base = {
-        "product_id": product_id,
-        "image_id": point_id,
-        "category": "Milk",
-        "brand": "Arla",
-        "price": 10.0,
-    }
-    base.update({"in_stock": True, "content_hash": f"h{point_id}", "payload_hash": "p", "model": "m"})
-    base.update(payload)
-    return IndexPoint(point_id, unit(vector), base)
+from tests.backend.test_vectors import DIMENSION, point, unit
 
 
 def test_average_vector_matches_qdrant_strategy() -> None:
