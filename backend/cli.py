@@ -239,7 +239,7 @@ def demo() -> None:
     catalog_file = write_sample_catalog(sample)
     upgrade_schema(settings.database_url)
     click.echo(f"catalog database: {_redact(settings.database_url)}")
-    click.echo(f"vector store: {settings.qdrant_url or settings.qdrant_path}")
+    click.echo(f"vector store: {settings.vector_store_location}")
     with opened_services() as services:
         report = import_catalog(services.sessions, services.images, catalog_file, sample / "images")
         click.echo(f"imported {report.created} new / {report.updated} existing products")

@@ -46,9 +46,9 @@ def open_vector_store(settings: Settings) -> VectorIndex:
         return VectorStore.remote(
             settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
         )
-    if settings.embedded_engine == "edge":
-        return EdgeVectorStore.embedded_at(settings.data_dir / "edge", prefix=settings.collection_prefix)
-    return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
+    if settings.embedded_engine == "local":
+        return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
+    return EdgeVectorStore.embedded_at(settings.edge_path, prefix=settings.collection_prefix)
 
 
 def build_services(

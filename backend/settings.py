@@ -45,8 +45,8 @@ class Settings:
     allow_weight_download: bool = False
     # "auto" runs each model on the backend measured faster on CPU (docs/performance.md).
     inference_backend: str = "auto"
-    # Embedded engine when no QDRANT_URL: qdrant-client's local mode, or Qdrant Edge (docs/search-engines.md).
-    embedded_engine: str = "local"
+    # Embedded engine when no QDRANT_URL: Qdrant Edge, or qdrant-client's local mode (docs/search-engines.md).
+    embedded_engine: str = "edge"
     admin_token: str | None = None
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -65,9 +65,21 @@ class Settings:
         return self.data_dir / "images"
 
     @property
+    def edge_path(self) -> Path:
+        """Folder of the embedded Qdrant Edge shards (the default without qdrant_url)."""
+        return self.data_dir / "edge"
+
+    @property
     def qdrant_path(self) -> Path:
-        """Folder of the embedded Qdrant engine (used when no qdrant_url is set)."""
+        """Folder of qdrant-client's local mode (embedded_engine "local", without qdrant_url)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def vector_store_location(self) -> str:
+        """Where the vectors live: the server's URL, or the embedded engine's folder."""
+        if self.qdrant_url:
+            return self.qdrant_url
+        return str(self.qdrant_path if self.embedded_engine == "local" else self.edge_path)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +104,7 @@ class Settings:
             embedded_engine=_parse_choice(
                 "VITRINE_EMBEDDED_ENGINE",
                 env.get("VITRINE_EMBEDDED_ENGINE", defaults.embedded_engine),
-                ("local", "edge"),
+                ("edge", "local"),
             ),
             admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
             max_upload_bytes=_parse_int(

@@ -15,7 +15,6 @@ from backend.database import create_database_engine, upgrade_schema
 from backend.model_provider import ModelProvider
 from backend.services import Services, build_services
 from backend.settings import Settings
-from backend.vectors import VectorStore
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 ADMIN_TOKEN = "test-admin-token"
@@ -59,8 +58,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, models: ModelProvider) -> Iterator[Services]:
-    """Services over the test database and an embedded Qdrant in memory."""
-    built = build_services(settings, store=VectorStore.in_memory(), models=models)
+    """Services over the test database and the default embedded engine (Qdrant Edge) under tmp_path."""
+    built = build_services(settings, models=models)
     yield built
     built.close()
 

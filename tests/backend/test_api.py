@@ -13,7 +13,6 @@ from backend.app import create_app
 from backend.model_provider import ModelProvider
 from backend.services import Services, build_services
 from backend.settings import Settings
-from backend.vectors import VectorStore
 from tests.pictures import picture_bytes
 
 PRODUCT = {"sku": "MUG-1", "name": "Red mug", "category": "mugs", "price": 12.5, "currency": "EUR"}
@@ -254,7 +253,7 @@ def test_search_before_any_sync_says_what_to_do(client: FlaskClient) -> None:
 
 def test_admin_api_is_off_without_a_configured_token(tmp_path: Path, models: ModelProvider) -> None:
     settings = Settings(data_dir=tmp_path, admin_token=None)
-    services = build_services(settings, store=VectorStore.in_memory(), models=models)
+    services = build_services(settings, models=models)
     response = create_app(services=services).test_client().post("/admin/sync")
     assert response.status_code == 403
     assert "VITRINE_ADMIN_TOKEN" in error_of(response)["message"]

@@ -36,9 +36,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**os.environ, "VITRINE_DATA_DIR": str(data_dir), "VITRINE_ADMIN_TOKEN": "t0ken"}
     env.pop("DATABASE_URL", None)
     env.pop("QDRANT_URL", None)
+    env.pop("VITRINE_EMBEDDED_ENGINE", None)
     result = vitrine(env, "demo")
     assert result.returncode == 0, result.stderr
     assert "48 embedded" in result.stdout
+    assert (data_dir / "edge").is_dir() and not (data_dir / "qdrant").exists()  # Edge is the default
     first_result = result.stdout.split("== search by photo")[1].splitlines()[1]
     assert "STA-RED" in first_result
     assert "== same photo, category filter: only circles" in result.stdout
@@ -177,14 +179,14 @@ def test_serve_refuses_two_workers_on_the_embedded_store(deployment: dict[str, s
     assert "one process" in result.stderr
 
 
-def test_demo_on_the_qdrant_edge_engine(tmp_path: Path) -> None:
-    env = {**os.environ, "VITRINE_DATA_DIR": str(tmp_path), "VITRINE_EMBEDDED_ENGINE": "edge"}
+def test_demo_on_the_local_mode_engine(tmp_path: Path) -> None:
+    env = {**os.environ, "VITRINE_DATA_DIR": str(tmp_path), "VITRINE_EMBEDDED_ENGINE": "local"}
     env.pop("DATABASE_URL", None)
     env.pop("QDRANT_URL", None)
     result = vitrine(env, "demo")
     assert result.returncode == 0, result.stderr
     assert "48 embedded" in result.stdout
     assert "STA-RED" in result.stdout.split("== search by photo")[1].splitlines()[1]
-    assert (tmp_path / "edge").is_dir() and not (tmp_path / "qdrant").exists()
+    assert (tmp_path / "qdrant").is_dir() and not (tmp_path / "edge").exists()
     again = vitrine(env, "sync", "--check")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -21,7 +21,6 @@ from backend.model_provider import ModelProvider
 from backend.sample_catalog import write_query_photo, write_sample_catalog
 from backend.services import build_services
 from backend.settings import Settings
-from backend.vectors import VectorStore
 from tests.backend.conftest import ADMIN_TOKEN
 
 
@@ -36,7 +35,7 @@ def synced_sample(
         connection.execute(text("TRUNCATE products, product_images, search_indexes RESTART IDENTITY CASCADE"))
     engine.dispose()
     settings = Settings(data_dir=folder / "data", database_url=migrated_postgres, admin_token=ADMIN_TOKEN)
-    services = build_services(settings, store=VectorStore.in_memory(), models=models)
+    services = build_services(settings, models=models)
     catalog_file = write_sample_catalog(folder / "sample")
     import_catalog(services.sessions, services.images, catalog_file, folder / "sample" / "images")
     services.sync.run()

@@ -10,7 +10,10 @@ def test_defaults_use_sqlite_under_the_data_dir() -> None:
     assert settings.database_url.startswith("sqlite:///")
     assert settings.database_url.endswith("var/vitrine/catalog.sqlite3")
     assert settings.qdrant_url is None
-    assert settings.qdrant_path == Path("var/vitrine/qdrant")
+    assert settings.embedded_engine == "edge"
+    assert settings.vector_store_location == str(Path("var/vitrine/edge"))
+    local = Settings.from_env({"VITRINE_EMBEDDED_ENGINE": "local"})
+    assert local.vector_store_location == str(Path("var/vitrine/qdrant"))
     assert settings.model == "efficientnet_lite0"
     assert settings.admin_token is None
 

@@ -86,6 +86,7 @@ def test_sync_killed_mid_way_is_finished_by_the_next_run(tmp_path: Path) -> None
     }
     env.pop("DATABASE_URL", None)
     env.pop("QDRANT_URL", None)
+    env.pop("VITRINE_EMBEDDED_ENGINE", None)  # the default engine, Qdrant Edge
 
     def vitrine(*arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
