@@ -53,7 +53,12 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         """Whether the sync wrote anything."""
-        return bool(self.embedded or self.reused or self.payload_updated or self.deleted)
+        return bool(self.vectors_changed or self.payload_updated)
+
+    @property
+    def vectors_changed(self) -> bool:
+        """Whether points were added or removed (payload-only updates leave the vector index valid)."""
+        return bool(self.embedded or self.reused or self.deleted)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -195,7 +200,7 @@ class SyncService:
             plan = plan_sync(catalog.iter_indexed_images(session), states, model_key)
         report = SyncReport(collection, model_key, unchanged=plan.unchanged)
 
-        for done, batch in _batches(plan.to_update, 500):
+        for done, batch in _batches(plan.to_update, 5000):
             self.store.overwrite_payloads(
                 collection, {item.image_id: point_payload(item, model_key) for item in batch}
             )
@@ -212,8 +217,11 @@ class SyncService:
         # Deleting last keeps a replaced image's old vector available for reuse above.
         self.store.delete(collection, plan.to_delete)
         report.deleted = len(plan.to_delete)
-        if report.changed:
-            self.store.optimize(collection)  # engines that index on demand (Edge) build it now
+        if report.vectors_changed:
+            # Engines that index on demand (Edge) index new points now. Payload-only changes
+            # skip it: they are searchable at once, and re-optimising 10k updated points
+            # would cost seconds to minutes (docs/performance.md).
+            self.store.optimize(collection)
         # A new model goes live only complete; the live one stays live whatever happens.
         if activate and not already_active and not report.failed:
             self.store.point_alias(self.store.active_alias, collection)
@@ -286,13 +294,16 @@ def point_payload(item: IndexedImage, model_key: str) -> dict[str, Any]:
     payload = item.payload()
     payload["content_hash"] = item.content_hash
     payload["model"] = model_key
-    payload["payload_hash"] = payload_hash(item, model_key)
+    payload["payload_hash"] = _digest(payload)
     return payload
 
 
 def payload_hash(item: IndexedImage, model_key: str) -> str:
     """A short digest of the payload's fields: changes when any filterable field changes."""
-    document = {**item.payload(), "content_hash": item.content_hash, "model": model_key}
+    return _digest({**item.payload(), "content_hash": item.content_hash, "model": model_key})
+
+
+def _digest(document: dict[str, Any]) -> str:
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
 

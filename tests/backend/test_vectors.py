@@ -132,6 +132,24 @@ def test_payload_overwrite_delete_and_states(store: VectorIndex, collection: str
     assert np.allclose(vectors[1], unit([1, 0.1]), atol=1e-6)
 
 
+def test_many_payload_overwrites_each_reach_their_own_point(store: VectorIndex) -> None:
+    name = store.collection_name("many")
+    store.ensure_collection(name, DIMENSION)
+    count = 700  # several of the Edge store's conversion chunks
+    store.upsert(name, [point(i, i, [1, i / count]) for i in range(1, count + 1)])
+    store.overwrite_payloads(
+        name,
+        {
+            i: {"product_id": i, "category": "Milk", "price": float(i), "payload_hash": f"v{i}"}
+            for i in range(1, count + 1)
+        },
+    )
+    states = {state.id: state.payload_hash for state in store.point_states(name)}
+    assert states == {i: f"v{i}" for i in range(1, count + 1)}
+    hits = store.search_products(name, unit([1, 0.5]), SearchFilter(price_min=Decimal(690)), 20)
+    assert sorted(hit.product_id for hit in hits) == list(range(690, count + 1))
+
+
 def test_collection_dimension_is_checked(store: VectorIndex, collection: str) -> None:
     store.ensure_collection(collection, DIMENSION)  # idempotent
     with pytest.raises(Conflict, match="8-d"):
