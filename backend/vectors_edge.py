@@ -40,6 +40,11 @@ PAYLOAD_INDEXES: dict[str, edge.PayloadSchemaType] = {
     "model": edge.PayloadSchemaType.Keyword,
     "content_hash": edge.PayloadSchemaType.Keyword,
 }
+# HNSW beam widths: None keeps Edge's default; benchmarks/search_latency.py --edge-ef measures them.
+SEARCH_EF: int | None = None
+RECOMMEND_EF: int | None = None
+# Collections up to this many points are scored exactly (a few ms in Edge), so recall is 1.0.
+EXACT_SEARCH_MAX_POINTS = 20_000
 # Payload overwrites converted per chunk while the previous chunk is applied.
 PAYLOAD_CHUNK = 250
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
@@ -53,11 +58,23 @@ class EdgeVectorStore:
 
     embedded = True
 
-    def __init__(self, root: Path, *, prefix: str = "vitrine", temporary: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        prefix: str = "vitrine",
+        temporary: bool = False,
+        search_ef: int | None = SEARCH_EF,
+        recommend_ef: int | None = RECOMMEND_EF,
+    ) -> None:
         self.root = root
         self.prefix = prefix
         self._temporary = temporary
+        # HNSW beam widths (None: Edge's default); Edge widens the beam to the fetch limit.
+        self.search_ef = search_ef
+        self.recommend_ef = recommend_ef
         self._shards: dict[str, edge.EdgeShard] = {}
+        self._sizes: dict[str, int] = {}  # points per collection, dropped on every write
         # Edge shards are safe to query from several threads; the lock guards opening,
         # closing and the shard table, and orders writes.
         self._lock = threading.RLock()
@@ -85,6 +102,7 @@ class EdgeVectorStore:
         """Flush and close every open shard, releasing their folder locks."""
         with self._lock:
             shards, self._shards = list(self._shards.values()), {}
+            self._sizes.clear()
             for shard in shards:
                 shard.flush()
                 shard.close()
@@ -242,7 +260,9 @@ class EdgeVectorStore:
     ) -> list[ProductHit]:
         """Nearest products to a vector, one hit per product, best first."""
         query = edge.Query.Nearest([float(value) for value in vector])
-        return self._grouped_query(name, query, to_edge_filter(search_filter), limit, score_threshold)
+        return self._grouped_query(
+            name, query, to_edge_filter(search_filter), limit, score_threshold, self.search_ef
+        )
 
     def recommend_products(
         self,
@@ -268,7 +288,7 @@ class EdgeVectorStore:
         # Like Qdrant's recommend, never return the example points themselves.
         example_ids = {item for item in [*positive, *negative] if isinstance(item, int)}
         qdrant_filter = to_edge_filter(search_filter, exclude_point_ids=example_ids)
-        return self._grouped_query(name, query, qdrant_filter, limit, score_threshold)
+        return self._grouped_query(name, query, qdrant_filter, limit, score_threshold, self.recommend_ef)
 
     def _grouped_query(
         self,
@@ -277,11 +297,17 @@ class EdgeVectorStore:
         qdrant_filter: edge.Filter | None,
         limit: int,
         score_threshold: float | None,
+        hnsw_ef: int | None,
     ) -> list[ProductHit]:
         # Edge has no group-by: fetch more points than products wanted, keep each product's
         # best, and fetch again with a larger limit while a full page held too few products.
         shard = self._shard(name)
         fetch = max(limit * GROUP_OVERFETCH, 16)
+        params: edge.SearchParams | None = None
+        if self._size(name) <= EXACT_SEARCH_MAX_POINTS:
+            params = edge.SearchParams(exact=True)
+        elif hnsw_ef:
+            params = edge.SearchParams(hnsw_ef=hnsw_ef)
         while True:
             request = edge.QueryRequest(
                 limit=fetch,
@@ -289,12 +315,20 @@ class EdgeVectorStore:
                 filter=qdrant_filter,
                 score_threshold=score_threshold,
                 with_payload=["product_id"],
+                params=params,
             )
             scored = self._call(partial(shard.query, request))
             hits = best_hit_per_product(scored, limit)
             if len(hits) >= limit or len(scored) < fetch:
                 return hits
             fetch *= 2
+
+    def _size(self, name: str) -> int:
+        size = self._sizes.get(name)
+        if size is None:
+            shard = self._shard(name)
+            size = self._sizes[name] = self._call(lambda: shard.info().points_count)
+        return size
 
     def _example_vectors(self, name: str, items: Sequence[int | np.ndarray]) -> list[Any]:
         ids = [item for item in items if isinstance(item, int)]
@@ -309,6 +343,7 @@ class EdgeVectorStore:
 
     def _write(self, name: str, operation: edge.UpdateOperation) -> None:
         with self._lock:
+            self._sizes.pop(name, None)
             shard = self._shard(name)
             self._call(lambda: shard.update(operation))
             self._call(shard.flush)

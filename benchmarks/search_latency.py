@@ -275,6 +275,13 @@ class StoreEngine:
             )
         return self.store.search_products(self.collection, query.vector, query.search_filter, TOP)
 
+    def set_ef(self, ef: int | None) -> None:
+        """Edge only: the HNSW beam width of every query kind (None: the store's defaults)."""
+        if isinstance(self.store, EdgeVectorStore):
+            defaults = EdgeVectorStore(self.folder)
+            self.store.search_ef = ef or defaults.search_ef
+            self.store.recommend_ef = ef or defaults.recommend_ef
+
     def close(self) -> None:
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -328,34 +335,47 @@ def run_engine(
     truth: list[set[int]] | None,
     cap: int | None,
     found_sets: list[set[int]],
-) -> Result:
-    """Build one engine, time its queries and score them against `truth` (None: collect truth)."""
+    efs: Sequence[int | None] = (None,),
+) -> list[Result]:
+    """Build one engine, time its queries and score them against `truth` (None: collect truth).
+
+    For Edge, each value in `efs` (None: the store's defaults) reruns the queries on the same
+    build with that HNSW beam width, one Result each.
+    """
     engine = open_engine(name)
-    result = Result(name, variant, len(catalog.vectors), 0.0, "", os.getloadavg()[0])
+    results: list[Result] = []
     try:
-        result.build_s, result.build_detail = engine.build(catalog)
-        per_kind: dict[str, int] = {}
-        for index, query in enumerate(queries):
-            if cap is not None and per_kind.get(query.kind, 0) >= cap:
-                continue
-            per_kind[query.kind] = per_kind.get(query.kind, 0) + 1
-            started = time.perf_counter()
-            hits = engine.search(query)
-            result.latencies_ms.setdefault(query.kind, []).append((time.perf_counter() - started) * 1000)
-            found = product_set(hits, name)
-            found_sets.append(found)
-            expected = found if truth is None else truth[index]
-            result.recalls.setdefault(query.kind, []).append(len(found & expected) / max(1, len(expected)))
+        build = engine.build(catalog)
+        for ef in efs if isinstance(engine, StoreEngine) and name == "edge" else [None]:
+            label = name if ef is None else f"{name} ef={ef}"
+            result = Result(label, variant, len(catalog.vectors), *build, os.getloadavg()[0])
+            if isinstance(engine, StoreEngine):
+                engine.set_ef(ef)
+            per_kind: dict[str, int] = {}
+            for index, query in enumerate(queries):
+                if cap is not None and per_kind.get(query.kind, 0) >= cap:
+                    continue
+                per_kind[query.kind] = per_kind.get(query.kind, 0) + 1
+                started = time.perf_counter()
+                hits = engine.search(query)
+                result.latencies_ms.setdefault(query.kind, []).append((time.perf_counter() - started) * 1000)
+                found = product_set(hits, name)
+                found_sets.append(found)
+                expected = found if truth is None else truth[index]
+                result.recalls.setdefault(query.kind, []).append(
+                    len(found & expected) / max(1, len(expected))
+                )
+            result.load_after = os.getloadavg()[0]
+            results.append(result)
     finally:
         engine.close()
-    result.load_after = os.getloadavg()[0]
-    return result
+    return results
 
 
 def print_result(result: Result, baseline: Result | None) -> None:
     queries = len(next(iter(result.latencies_ms.values()), []))
     print(
-        f"  {result.engine:6} build {result.build_s:7.1f}s ({result.build_detail}); "
+        f"  {result.engine:10} build {result.build_s:7.1f}s ({result.build_detail}); "
         f"{queries} queries per kind; load {result.load_before:.1f} -> {result.load_after:.1f}",
         flush=True,
     )
@@ -419,9 +439,15 @@ def main() -> None:
     )
     parser.add_argument("--real-images", type=int, default=1000, help="Grocery Store images to embed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--edge-ef",
+        default="default",
+        help="comma-separated HNSW beam widths to rerun Edge's queries with ('default': the store's)",
+    )
     parser.add_argument("--json", type=Path, default=CACHE / "search_latency.json")
     args = parser.parse_args()
 
+    efs = [None if value == "default" else int(value) for value in args.edge_ef.split(",")]
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"cores {os.cpu_count()}; load (1 min) {os.getloadavg()[0]:.1f} at start", flush=True)
     base = real_vectors(args.real_images)
@@ -447,7 +473,7 @@ def main() -> None:
             )
             # NumPy's own timed run is the ground truth; it always runs first.
             truth: list[set[int]] = []
-            baseline = run_engine("numpy", variant, catalog, queries, None, None, truth)
+            [baseline] = run_engine("numpy", variant, catalog, queries, None, None, truth)
             print_result(baseline, baseline)
             results.append(baseline)
             for name in [engine for engine in engines if engine != "numpy"]:
@@ -457,9 +483,9 @@ def main() -> None:
                 cap = args.local_cap if name == "local" and size >= args.local_cap_from else None
                 if cap is not None:
                     print(f"  (local mode: only the first {cap} queries per kind at this size)", flush=True)
-                result = run_engine(name, variant, catalog, queries, truth, cap, [])
-                print_result(result, baseline)
-                results.append(result)
+                for result in run_engine(name, variant, catalog, queries, truth, cap, [], efs):
+                    print_result(result, baseline)
+                    results.append(result)
     print("\n" + "\n".join(summary_rows(results)), flush=True)
     args.json.write_text(json.dumps([result.__dict__ for result in results], indent=1))
     print(f"\nraw figures: {args.json}; load (1 min) {os.getloadavg()[0]:.1f} at end", flush=True)
