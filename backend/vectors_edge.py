@@ -41,8 +41,8 @@ PAYLOAD_INDEXES: dict[str, edge.PayloadSchemaType] = {
     "content_hash": edge.PayloadSchemaType.Keyword,
 }
 # HNSW beam widths: None keeps Edge's default; benchmarks/search_latency.py --edge-ef measures them.
-SEARCH_EF: int | None = None
-RECOMMEND_EF: int | None = None
+SEARCH_EF: int | None = 256
+RECOMMEND_EF: int | None = 512
 # Collections up to this many points are scored exactly (a few ms in Edge), so recall is 1.0.
 EXACT_SEARCH_MAX_POINTS = 20_000
 # Payload overwrites converted per chunk while the previous chunk is applied.

@@ -5,9 +5,10 @@ data dir, then for each server configuration starts `vitrine serve`, sends a fix
 GET /products/<id>/similar requests from a few client threads over loopback, and prints
 requests/s with p50/p99 latency:
 
-- baseline: gunicorn with 1 worker and 1 thread;
-- ours: the default for the embedded store, 1 worker with 4 threads (the embedded Qdrant
-  engine allows one process; with QDRANT_URL set, `vitrine serve` runs 2 workers).
+- baseline: qdrant-client's local mode (VITRINE_EMBEDDED_ENGINE=local), 1 worker x 4 threads;
+- Edge, 1 worker x 1 thread;
+- ours: the default, Qdrant Edge with 1 worker x 4 threads (an embedded engine allows one
+  process; with QDRANT_URL set, `vitrine serve` runs 2 workers).
 
 Run: .venv/bin/python benchmarks/http_search.py [--requests 400] [--clients 4]
 """
@@ -85,20 +86,28 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", type=int, default=4)
     arguments = parser.parse_args()
-    env = {**os.environ, "VITRINE_DATA_DIR": tempfile.mkdtemp(prefix="vitrine-http-")}
-    env.pop("DATABASE_URL", None)
-    env.pop("QDRANT_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "backend.cli", "demo"], env=env, check=True, stdout=subprocess.DEVNULL
-    )
+    environments = {}
+    for engine in ("local", "edge"):
+        env = {
+            **os.environ,
+            "VITRINE_DATA_DIR": tempfile.mkdtemp(prefix=f"vitrine-http-{engine}-"),
+            "VITRINE_EMBEDDED_ENGINE": engine,
+        }
+        env.pop("DATABASE_URL", None)
+        env.pop("QDRANT_URL", None)
+        subprocess.run(
+            [sys.executable, "-m", "backend.cli", "demo"], env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        environments[engine] = env
     print(f"load {os.getloadavg()[0]:.1f}; {arguments.requests} requests, {arguments.clients} client threads")
-    print(f"{'server':<40}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'server':<44}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
     results = {}
-    for label, workers, threads in [
-        ("baseline: 1 worker x 1 thread", 1, 1),
-        ("ours: 1 worker x 4 threads", 1, 4),
+    for label, engine, workers, threads in [
+        ("baseline: local mode, 1 worker x 4 threads", "local", 1, 4),
+        ("Edge, 1 worker x 1 thread", "edge", 1, 1),
+        ("ours: Edge, 1 worker x 4 threads", "edge", 1, 4),
     ]:
-        process, base = serve(env, workers, threads)
+        process, base = serve(environments[engine], workers, threads)
         try:
             measure(base, 20, arguments.clients, list(range(1, 25)))  # warm-up
             results[label] = measure(base, arguments.requests, arguments.clients, list(range(1, 25)))
@@ -106,9 +115,9 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=60)
         rate, p50, p99 = results[label]
-        print(f"{label:<40}{rate:>8.1f}{p50:>9.1f}{p99:>9.1f}")
-    (base_rate, _, _), (our_rate, _, _) = results.values()
-    print(f"ratio ours/baseline req/s: {our_rate / base_rate:.2f}x")
+        print(f"{label:<44}{rate:>8.1f}{p50:>9.1f}{p99:>9.1f}")
+    rates = [rate for rate, _, _ in results.values()]
+    print(f"ratio ours/baseline req/s: {rates[-1] / rates[0]:.2f}x")
 
 
 if __name__ == "__main__":
