@@ -132,6 +132,7 @@ def initial_backbone(config: TrainConfig) -> nn.Module:
     if config.from_scratch:
         model = architecture.build()
         setattr(model, architecture.classifier, nn.Identity())
+        zero_init_residuals(model)
         return model
     if config.weights is not None:
         payload = torch.load(config.weights, map_location="cpu", weights_only=True)
@@ -143,6 +144,20 @@ def initial_backbone(config: TrainConfig) -> nn.Module:
     else:
         state_dict = resnet.imagenet_state_dict(config.arch, allow_download=False)
     return build_backbone(config.arch, state_dict, source=f"{config.arch} ImageNet weights")
+
+
+def zero_init_residuals(model: nn.Module) -> None:
+    """Start each ResNet residual branch at zero (its last BatchNorm's scale), so every block is
+    the identity at first (Goyal et al. 2017, as torchvision's zero_init_residual).
+
+    Without it a from-scratch ResNet-50 maps all images to nearly the same features and SimCLR's
+    loss never leaves its chance level; ResNet-18 learns either way.
+    """
+    for module in model.modules():
+        if isinstance(module, torchvision.models.resnet.Bottleneck):
+            nn.init.zeros_(module.bn3.weight)
+        elif isinstance(module, torchvision.models.resnet.BasicBlock):
+            nn.init.zeros_(module.bn2.weight)
 
 
 def backbone_stages(backbone: nn.Module) -> list[list[nn.Module]]:

@@ -91,6 +91,18 @@ def test_stages_are_the_stem_then_the_block_groups() -> None:
     assert len(backbone_stages(EfficientNetLite0(num_classes=None))) == 8
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_from_scratch_resnet_blocks_start_as_the_identity(arch: str) -> None:
+    # Zero-initialised residual branches: without them a from-scratch ResNet-50 never left
+    # SimCLR's chance-level loss on the Grocery Store data (docs/quality.md).
+    backbone = initial_backbone(TrainConfig(arch, "simclr", Path("."), Path("."), from_scratch=True))
+    block = backbone.layer2[1]  # type: ignore[index]  # no downsampling: input and output shapes agree
+    width = block.conv1.in_channels
+    backbone.train()
+    features = torch.randn(2, width, 8, 8)
+    assert torch.allclose(block(features), torch.relu(features), atol=1e-6)
+
+
 def test_frozen_stages_get_no_gradients_and_keep_their_statistics() -> None:
     config = TrainConfig("resnet18", "supervised", Path("."), Path("."), from_scratch=True, freeze_stages=2)
     run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
