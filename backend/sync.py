@@ -53,12 +53,7 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         """Whether the sync wrote anything."""
-        return bool(self.vectors_changed or self.payload_updated)
-
-    @property
-    def vectors_changed(self) -> bool:
-        """Whether points were added or removed (payload-only updates leave the vector index valid)."""
-        return bool(self.embedded or self.reused or self.deleted)
+        return bool(self.embedded or self.reused or self.payload_updated or self.deleted)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -217,11 +212,8 @@ class SyncService:
         # Deleting last keeps a replaced image's old vector available for reuse above.
         self.store.delete(collection, plan.to_delete)
         report.deleted = len(plan.to_delete)
-        if report.vectors_changed:
-            # Engines that index on demand (Edge) index new points now. Payload-only changes
-            # skip it: they are searchable at once, and re-optimising 10k updated points
-            # would cost seconds to minutes (docs/performance.md).
-            self.store.optimize(collection)
+        if report.changed:
+            self.store.optimize(collection)  # engines that index on demand (Edge) index changes now
         # A new model goes live only complete; the live one stays live whatever happens.
         if activate and not already_active and not report.failed:
             self.store.point_alias(self.store.active_alias, collection)

@@ -1,9 +1,9 @@
-"""The vector store over Qdrant Edge: Qdrant's own engine inside the process.
+"""The vector store over Qdrant Edge: Qdrant's own engine inside the process; the embedded default.
 
 Same public methods as `backend.vectors.VectorStore`, so services can pick either. Each
 collection is one Edge shard in its own folder under the store's root. Edge has no grouped
 query and no recommend-by-id, so both are built here from plain queries; see
-docs/search-engines.md for why this engine is the embedded default candidate.
+docs/search-engines.md for why this engine is the embedded default.
 """
 
 from __future__ import annotations
@@ -75,9 +75,11 @@ class EdgeVectorStore:
         self.recommend_ef = recommend_ef
         self._shards: dict[str, edge.EdgeShard] = {}
         self._sizes: dict[str, int] = {}  # points per collection, dropped on every write
-        # Edge shards are safe to query from several threads; the lock guards opening,
-        # closing and the shard table, and orders writes.
+        # Edge shards are safe to query from several threads, also while a write runs. _lock
+        # guards opening and closing shards (the shard table); _write_lock orders writes, so
+        # a long batch of payload writes never holds up a search.
         self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
 
     @classmethod
     def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> EdgeVectorStore:
@@ -100,7 +102,7 @@ class EdgeVectorStore:
 
     def close(self) -> None:
         """Flush and close every open shard, releasing their folder locks."""
-        with self._lock:
+        with self._write_lock, self._lock:
             shards, self._shards = list(self._shards.values()), {}
             self._sizes.clear()
             for shard in shards:
@@ -125,7 +127,7 @@ class EdgeVectorStore:
 
     def ensure_collection(self, name: str, dimension: int) -> None:
         """Create the collection and its payload indexes unless it exists with this dimension."""
-        with self._lock:
+        with self._write_lock, self._lock:
             if self.has_collection(name):
                 self._shard(name)  # fails early if another process holds it
                 size = self._dimension(name)
@@ -183,7 +185,7 @@ class EdgeVectorStore:
         if not payloads:
             return
         items = list(payloads.items())
-        with self._lock:
+        with self._write_lock:
             shard = self._shard(name)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-payload") as applier:
                 pending: Future[None] | None = None
@@ -209,8 +211,15 @@ class EdgeVectorStore:
             self._write(name, edge.UpdateOperation.delete_points(list(point_ids)))
 
     def optimize(self, name: str) -> None:
-        """Build the HNSW index of new segments; blocks. Edge never optimises in the background."""
-        with self._lock:
+        """Build the HNSW index of changed segments; blocks. Edge never optimises in the background.
+
+        Collections small enough to be scored exactly skip it: an index would not be used.
+        Above that size, payload writes too leave points to re-index (they move out of the
+        HNSW segment), so the sync calls this after any change.
+        """
+        with self._write_lock:
+            if self._size(name) <= EXACT_SEARCH_MAX_POINTS:
+                return
             shard = self._shard(name)
             self._call(shard.optimize)
 
@@ -342,13 +351,20 @@ class EdgeVectorStore:
         ]
 
     def _write(self, name: str, operation: edge.UpdateOperation) -> None:
-        with self._lock:
+        with self._write_lock:
             self._sizes.pop(name, None)
-            shard = self._shard(name)
-            self._call(lambda: shard.update(operation))
-            self._call(shard.flush)
+            try:
+                shard = self._shard(name)
+                self._call(lambda: shard.update(operation))
+                self._call(shard.flush)
+            finally:
+                # Again after the write: a search may have cached the old count meanwhile.
+                self._sizes.pop(name, None)
 
     def _shard(self, name: str) -> edge.EdgeShard:
+        shard = self._shards.get(name)  # open already: no lock, so searches never wait on writes
+        if shard is not None:
+            return shard
         with self._lock:
             shard = self._shards.get(name)
             if shard is None:

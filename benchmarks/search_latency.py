@@ -276,11 +276,11 @@ class StoreEngine:
         return self.store.search_products(self.collection, query.vector, query.search_filter, TOP)
 
     def set_ef(self, ef: int | None) -> None:
-        """Edge only: the HNSW beam width of every query kind (None: the store's defaults)."""
+        """Edge only: the HNSW beam width of every query kind (None: the store's defaults; 0: Edge's own)."""
         if isinstance(self.store, EdgeVectorStore):
             defaults = EdgeVectorStore(self.folder)
-            self.store.search_ef = ef or defaults.search_ef
-            self.store.recommend_ef = ef or defaults.recommend_ef
+            self.store.search_ef = defaults.search_ef if ef is None else ef or None
+            self.store.recommend_ef = defaults.recommend_ef if ef is None else ef or None
 
     def close(self) -> None:
         self.store.close()
@@ -339,15 +339,15 @@ def run_engine(
 ) -> list[Result]:
     """Build one engine, time its queries and score them against `truth` (None: collect truth).
 
-    For Edge, each value in `efs` (None: the store's defaults) reruns the queries on the same
-    build with that HNSW beam width, one Result each.
+    For Edge, each value in `efs` (None: the store's defaults, 0: Edge's own default) reruns
+    the queries on the same build with that HNSW beam width, one Result each.
     """
     engine = open_engine(name)
     results: list[Result] = []
     try:
         build = engine.build(catalog)
         for ef in efs if isinstance(engine, StoreEngine) and name == "edge" else [None]:
-            label = name if ef is None else f"{name} ef={ef}"
+            label = name if ef is None else f"{name} ef={ef or 'engine'}"
             result = Result(label, variant, len(catalog.vectors), *build, os.getloadavg()[0])
             if isinstance(engine, StoreEngine):
                 engine.set_ef(ef)
@@ -442,12 +442,14 @@ def main() -> None:
     parser.add_argument(
         "--edge-ef",
         default="default",
-        help="comma-separated HNSW beam widths to rerun Edge's queries with ('default': the store's)",
+        help="comma-separated HNSW beam widths to rerun Edge's queries with "
+        "('default': the store's, 'engine': Edge's own)",
     )
     parser.add_argument("--json", type=Path, default=CACHE / "search_latency.json")
     args = parser.parse_args()
 
-    efs = [None if value == "default" else int(value) for value in args.edge_ef.split(",")]
+    named = {"default": None, "engine": 0}
+    efs = [named[value] if value in named else int(value) for value in args.edge_ef.split(",")]
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"cores {os.cpu_count()}; load (1 min) {os.getloadavg()[0]:.1f} at start", flush=True)
     base = real_vectors(args.real_images)
