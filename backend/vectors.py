@@ -57,6 +57,12 @@ class PointState:
     payload_hash: str | None
     model: str | None
 
+    @classmethod
+    def of(cls, point_id: int, payload: dict[str, Any] | None) -> PointState:
+        """The state of a point read back with STATE_FIELDS in its payload."""
+        values = payload or {}
+        return cls(point_id, values.get("content_hash"), values.get("payload_hash"), values.get("model"))
+
 
 @dataclass(frozen=True)
 class ProductHit:
@@ -245,13 +251,7 @@ class VectorStore:
 
             page, offset = self._run(scroll)
             for record in page:
-                payload = record.payload or {}
-                yield PointState(
-                    int(record.id),
-                    payload.get("content_hash"),
-                    payload.get("payload_hash"),
-                    payload.get("model"),
-                )
+                yield PointState.of(int(record.id), record.payload)
             if offset is None:
                 return
 

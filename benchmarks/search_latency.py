@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from backend.filters import SearchFilter
 from backend.vectors import IndexPoint, ProductHit, VectorStore
-from backend.vectors_edge import EdgeVectorStore
+from backend.vectors_edge import RECOMMEND_EF, SEARCH_EF, EdgeVectorStore
 
 ROOT = Path(__file__).resolve().parents[1]
 GROCERY_TRAIN = ROOT.parent / "shared" / "datasets" / "grocery-store" / "dataset" / "train"
@@ -278,9 +278,8 @@ class StoreEngine:
     def set_ef(self, ef: int | None) -> None:
         """Edge only: the HNSW beam width of every query kind (None: the store's defaults; 0: Edge's own)."""
         if isinstance(self.store, EdgeVectorStore):
-            defaults = EdgeVectorStore(self.folder)
-            self.store.search_ef = defaults.search_ef if ef is None else ef or None
-            self.store.recommend_ef = defaults.recommend_ef if ef is None else ef or None
+            self.store.search_ef = SEARCH_EF if ef is None else ef or None
+            self.store.recommend_ef = RECOMMEND_EF if ef is None else ef or None
 
     def close(self) -> None:
         self.store.close()

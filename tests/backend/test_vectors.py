@@ -187,26 +187,44 @@ def test_alias_names_one_collection_and_moves(store: VectorIndex, collection: st
     assert store.alias_target(store.active_alias) == other
 
 
-def test_embedded_store_persists_across_reopen(tmp_path: Path) -> None:
-    first = VectorStore.embedded_at(tmp_path / "qdrant")
+# The on-disk embedded engines and their folder names.
+ON_DISK = pytest.mark.parametrize(
+    ("store_class", "folder"), [(VectorStore, "qdrant"), (EdgeVectorStore, "edge")], ids=["local", "edge"]
+)
+
+
+@ON_DISK
+def test_embedded_store_persists_across_reopen(
+    store_class: type[VectorStore | EdgeVectorStore], folder: str, tmp_path: Path
+) -> None:
+    first = store_class.embedded_at(tmp_path / folder)
     name = first.collection_name("m")
     first.ensure_collection(name, DIMENSION)
     first.upsert(name, [point(1, 10, [1])])
     first.close()
-    second = VectorStore.embedded_at(tmp_path / "qdrant")
+    second = store_class.embedded_at(tmp_path / folder)
+    assert second.has_collection(name)
     assert second.count(name) == 1
+    second.ensure_collection(name, DIMENSION)
+    assert second.search_products(name, unit([1]), SearchFilter(categories=("Milk",)), 1)[0].image_id == 1
     second.close()
 
 
-def test_second_process_on_the_embedded_store_gets_unavailable(tmp_path: Path) -> None:
-    holder = VectorStore.embedded_at(tmp_path / "qdrant")
+@ON_DISK
+def test_second_process_on_the_embedded_store_gets_unavailable(
+    store_class: type[VectorStore | EdgeVectorStore], folder: str, tmp_path: Path
+) -> None:
+    holder = store_class.embedded_at(tmp_path / folder)
+    holder.ensure_collection(holder.collection_name("m"), DIMENSION)
     holder.check()
+    name = store_class.__name__
     script = (
         "import sys\n"
+        "from pathlib import Path\n"
         "from backend.errors import Unavailable\n"
-        "from backend.vectors import VectorStore\n"
+        f"from {store_class.__module__} import {name}\n"
         "try:\n"
-        f"    VectorStore.embedded_at(__import__('pathlib').Path({str(tmp_path / 'qdrant')!r})).check()\n"
+        f"    {name}.embedded_at(Path({str(tmp_path / folder)!r})).check()\n"
         "except Unavailable as error:\n"
         "    print(error.message); sys.exit(3)\n"
     )

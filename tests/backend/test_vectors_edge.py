@@ -1,4 +1,7 @@
-"""What only the Qdrant Edge store has to prove; the shared scenarios run in test_vectors.py."""
+"""What only the Qdrant Edge store has to prove.
+
+The shared scenarios, reopening and a second process included, run in test_vectors.py.
+"""
 
 from __future__ import annotations
 
@@ -13,46 +16,11 @@ from backend.errors import Unavailable
 from backend.filters import SearchFilter
 from backend.vectors import IndexPoint
 from backend.vectors_edge import EdgeVectorStore, average_vector
-from tests.backend.test_vectors import DIMENSION, point, unit
 
 
 def test_average_vector_matches_qdrant_strategy() -> None:
     assert average_vector([[1.0, 0.0], [0.0, 1.0]], [[1.0, 1.0]]) == [0.0, 0.0]
     assert average_vector([[1.0, 2.0]], []) == [1.0, 2.0]
-
-
-def test_embedded_store_persists_across_reopen(tmp_path: Path) -> None:
-    first = EdgeVectorStore.embedded_at(tmp_path / "edge")
-    name = first.collection_name("m")
-    first.ensure_collection(name, DIMENSION)
-    first.upsert(name, [point(1, 10, [1])])
-    first.close()
-    second = EdgeVectorStore.embedded_at(tmp_path / "edge")
-    assert second.has_collection(name)
-    assert second.count(name) == 1
-    second.ensure_collection(name, DIMENSION)
-    assert second.search_products(name, unit([1]), SearchFilter(categories=("Milk",)), 1)[0].image_id == 1
-    second.close()
-
-
-def test_second_process_on_the_embedded_store_gets_unavailable(tmp_path: Path) -> None:
-    holder = EdgeVectorStore.embedded_at(tmp_path / "edge")
-    name = holder.collection_name("m")
-    holder.ensure_collection(name, DIMENSION)
-    script = (
-        "import sys\n"
-        "from backend.errors import Unavailable\n"
-        "from backend.vectors_edge import EdgeVectorStore\n"
-        "try:\n"
-        f"    store = EdgeVectorStore.embedded_at(__import__('pathlib').Path({str(tmp_path / 'edge')!r}))\n"
-        "    store.check()\n"
-        "except Unavailable as error:\n"
-        "    print(error.message); sys.exit(3)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    holder.close()
-    assert result.returncode == 3, result.stderr
-    assert "another process" in result.stdout
 
 
 def test_writes_survive_a_killed_process(tmp_path: Path) -> None:
