@@ -13,7 +13,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-GROCERY = REPOSITORY.parent / "shared" / "datasets" / "grocery-store"
+# The data set is read in place: $VITRINE_GROCERY_DIR, else the shared folder beside the
+# repository, else the machine's shared folder (for a clone made elsewhere, such as /tmp).
+GROCERY_CANDIDATES = [
+    *([Path(os.environ["VITRINE_GROCERY_DIR"])] if os.environ.get("VITRINE_GROCERY_DIR") else []),
+    REPOSITORY.parent / "shared" / "datasets" / "grocery-store",
+    Path("/work/shared/datasets/grocery-store"),
+]
+GROCERY = next(
+    (path for path in GROCERY_CANDIDATES if (path / "dataset" / "classes.csv").is_file()),
+    GROCERY_CANDIDATES[0],
+)
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -60,7 +70,8 @@ def fresh_postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def grocery() -> Path:
-    """The grocery-store data set that sits beside the repository (never copied into it)."""
+    """The grocery-store data set, read where it lies (never copied into the repository)."""
     if not (GROCERY / "dataset" / "classes.csv").is_file():
-        pytest.fail(f"the grocery data set is missing at {GROCERY}", pytrace=False)
+        tried = ", ".join(str(path) for path in GROCERY_CANDIDATES)
+        pytest.fail(f"the grocery data set is missing (looked in {tried})", pytrace=False)
     return GROCERY / "dataset"

@@ -1,4 +1,4 @@
-"""Fixtures for the embedder tests: the grocery photos beside the repository and loaded models."""
+"""Fixtures for the embedder tests: the grocery photos and loaded models."""
 
 from pathlib import Path
 
@@ -6,16 +6,11 @@ import pytest
 
 from embedder import Embedder, load_embedder
 
-GROCERY = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "grocery-store"
-
 
 @pytest.fixture(scope="session")
-def grocery_train() -> Path:
+def grocery_train(grocery: Path) -> Path:
     """The training split of the grocery-store data set (read in place, never copied)."""
-    train = GROCERY / "dataset" / "train"
-    if not train.is_dir():
-        pytest.fail(f"the grocery data set is missing at {GROCERY}", pytrace=False)
-    return train
+    return grocery / "train"
 
 
 @pytest.fixture(scope="session")
