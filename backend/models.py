@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,19 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+class StrictJSON(JSON):
+    """JSON whose change tracking tells true from 1 and 1.0 from 1, as JSON and Qdrant filters do.
+
+    The ORM compares a column's old and new value with this type's `compare_values`, which is
+    Python's == by default: setting an attribute from true to 1 would write nothing.
+    """
+
+    def compare_values(self, x: Any, y: Any) -> bool:
+        return bool(x == y) and json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
+
+
+JSONDocument = StrictJSON().with_variant(JSONB(), "postgresql")
 
 
 def utc_now() -> datetime:

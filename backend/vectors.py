@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -34,7 +34,6 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
     "model": models.PayloadSchemaType.KEYWORD,
     "content_hash": models.PayloadSchemaType.KEYWORD,
 }
-STATE_FIELDS = ["content_hash", "payload_hash", "model"]
 # Filters that leave at most this many points are answered by exact search.
 EXACT_SEARCH_BELOW = 20_000
 
@@ -48,20 +47,35 @@ class IndexPoint:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PointState:
-    """What the index holds for one point, enough to tell whether it is current."""
+class PointState(NamedTuple):
+    """What the index holds for one point: its whole payload, enough to tell whether it is current."""
 
     id: int
-    content_hash: str | None
-    payload_hash: str | None
-    model: str | None
+    payload: dict[str, Any]
 
     @classmethod
     def of(cls, point_id: int, payload: dict[str, Any] | None) -> PointState:
-        """The state of a point read back with STATE_FIELDS in its payload."""
-        values = payload or {}
-        return cls(point_id, values.get("content_hash"), values.get("payload_hash"), values.get("model"))
+        """The state of a point read back with its payload."""
+        return cls(point_id, payload or {})
+
+    @property
+    def content_hash(self) -> str | None:
+        """Digest of the image bytes the vector was computed from."""
+        return self.payload.get("content_hash")
+
+    @property
+    def model(self) -> str | None:
+        """Key of the model that computed the vector."""
+        return self.payload.get("model")
+
+
+@dataclass(frozen=True)
+class PayloadUpdate:
+    """New payload fields for some points: merged into their payload, or replacing it whole."""
+
+    point_ids: list[int]
+    fields: dict[str, Any]
+    replace: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,17 +231,28 @@ class VectorStore:
         ]
         self._run(lambda client: client.upsert(name, points=structs, wait=True))
 
-    def overwrite_payloads(self, name: str, payloads: dict[int, dict[str, Any]]) -> None:
-        """Replace the payload of existing points without touching their vectors."""
-        if not payloads:
+    def update_payloads(self, name: str, updates: Sequence[PayloadUpdate], *, durable: bool = True) -> None:
+        """Set payload fields (or whole payloads) of existing points without touching their vectors.
+
+        Always durable on return (the server acknowledges each batch); `durable` is for the
+        embedded engines' sake.
+        """
+        if not updates:
             return
         operations: list[models.UpdateOperation] = [
             models.OverwritePayloadOperation(
-                overwrite_payload=models.SetPayload(payload=payload, points=[point_id])
+                overwrite_payload=models.SetPayload(payload=update.fields, points=list(update.point_ids))
             )
-            for point_id, payload in payloads.items()
+            if update.replace
+            else models.SetPayloadOperation(
+                set_payload=models.SetPayload(payload=update.fields, points=list(update.point_ids))
+            )
+            for update in updates
         ]
         self._run(lambda client: client.batch_update_points(name, operations, wait=True))
+
+    def flush(self, name: str) -> None:
+        """Nothing to do: every write was acknowledged as durable."""
 
     def optimize(self, name: str) -> None:
         """Nothing to do: a server indexes in the background and local mode has no index."""
@@ -240,13 +265,13 @@ class VectorStore:
         self._run(lambda client: client.delete(name, points_selector=selector, wait=True))
 
     def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
-        """Every point's id, content hash, payload hash and model."""
+        """Every point's id and payload."""
         offset: Any = None
         while True:
 
             def scroll(client: QdrantClient, start: Any = offset) -> tuple[list[Any], Any]:
                 return client.scroll(
-                    name, limit=page_size, offset=start, with_payload=STATE_FIELDS, with_vectors=False
+                    name, limit=page_size, offset=start, with_payload=True, with_vectors=False
                 )
 
             page, offset = self._run(scroll)

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ import qdrant_edge as edge
 
 from .errors import Conflict, Unavailable, VitrineError
 from .filters import SearchFilter
-from .vectors import STATE_FIELDS, IndexPoint, PointState, ProductHit
+from .vectors import IndexPoint, PayloadUpdate, PointState, ProductHit
 
 T = TypeVar("T")
 
@@ -45,7 +44,7 @@ SEARCH_EF: int | None = 256
 RECOMMEND_EF: int | None = 512
 # Collections up to this many points are scored exactly (p99 <= 15 ms at 20k), so recall is 1.0.
 EXACT_SEARCH_MAX_POINTS = 20_000
-# Payload overwrites converted per chunk while the previous chunk is applied.
+# Payload operations converted at a time, then applied.
 PAYLOAD_CHUNK = 250
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
@@ -175,31 +174,26 @@ class EdgeVectorStore:
         structs = [edge.Point(point.id, point.vector.tolist(), point.payload) for point in points]
         self._write(name, edge.UpdateOperation.upsert_points(structs))
 
-    def overwrite_payloads(self, name: str, payloads: dict[int, dict[str, Any]]) -> None:
-        """Replace the payload of existing points without touching their vectors; durable on return.
+    def update_payloads(self, name: str, updates: Sequence[PayloadUpdate], *, durable: bool = True) -> None:
+        """Set payload fields (or whole payloads) of existing points, vectors untouched.
 
-        Edge has one operation per point here, and converting a payload dict costs about as
-        much as applying it; `shard.update` releases the GIL, so a second thread applies one
-        chunk while this one converts the next (about 1.6x faster on 2 cores).
+        Durable on return unless `durable` is False (then `flush` makes it so): the sync
+        writes in chunks while it is still comparing, and flushes once at the end.
         """
-        if not payloads:
+        if not updates:
             return
-        items = list(payloads.items())
         with self._write_lock:
             shard = self._shard(name)
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-payload") as applier:
-                pending: Future[None] | None = None
-                for start in range(0, len(items), PAYLOAD_CHUNK):
-                    operations = [
-                        edge.UpdateOperation.overwrite_payload([point_id], payload)
-                        for point_id, payload in items[start : start + PAYLOAD_CHUNK]
-                    ]
-                    if pending is not None:
-                        pending.result()
-                    pending = applier.submit(self._apply, shard, operations)
-                if pending is not None:
-                    pending.result()
-            self._call(shard.flush)
+            for start in range(0, len(updates), PAYLOAD_CHUNK):
+                chunk = updates[start : start + PAYLOAD_CHUNK]
+                self._apply(shard, [_payload_operation(update) for update in chunk])
+            if durable:
+                self._call(shard.flush)
+
+    def flush(self, name: str) -> None:
+        """Make every write so far durable."""
+        with self._write_lock:
+            self._call(self._shard(name).flush)
 
     def _apply(self, shard: edge.EdgeShard, operations: list[edge.UpdateOperation]) -> None:
         for operation in operations:
@@ -224,11 +218,11 @@ class EdgeVectorStore:
             self._call(shard.optimize)
 
     def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
-        """Every point's id, content hash, payload hash and model."""
+        """Every point's id and payload."""
         shard = self._shard(name)
         offset: Any = None
         while True:
-            request = edge.ScrollRequest(offset=offset, limit=page_size, with_payload=STATE_FIELDS)
+            request = edge.ScrollRequest(offset=offset, limit=page_size, with_payload=True)
             page, offset = self._call(partial(shard.scroll, request))
             for record in page:
                 yield PointState.of(int(record.id), record.payload)
@@ -465,6 +459,12 @@ def _match_value(value: str | int | bool) -> edge.MatchValue:
     # qdrant-edge-py 0.9 reads a Python bool as an integer (MatchValue(False).value == 0), which
     # then matches no boolean payload; numpy's bool is not an int, so it stays a bool.
     return edge.MatchValue(np.bool_(value) if isinstance(value, bool) else value)  # type: ignore[arg-type]
+
+
+def _payload_operation(update: PayloadUpdate) -> edge.UpdateOperation:
+    if update.replace:
+        return edge.UpdateOperation.overwrite_payload(list(update.point_ids), update.fields)
+    return edge.UpdateOperation.set_payload(list(update.point_ids), update.fields)
 
 
 def _as_float(value: Any) -> float | None:

@@ -304,7 +304,6 @@ def points(catalog: Catalog, start: int, stop: int) -> list[IndexPoint]:
                 "in_stock": True,
                 "content_hash": f"{row:064x}",
                 "model": "efficientnet_lite0__imagenet__1280",
-                "payload_hash": "bench",
             },
         )
         for row in rows

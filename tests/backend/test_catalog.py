@@ -62,6 +62,7 @@ def test_images_are_kept_once_per_content_and_deleted_with_the_product(services:
     with services.sessions() as session:
         rows = list(catalog.iter_indexed_images(session))
         assert [row.content_hash for row in rows] == [red.content_hash, blue.content_hash]
+        assert list(catalog.iter_indexed_images(session, page_size=1)) == rows  # read page by page
         assert rows[0].payload()["price"] == 2.0
     with transaction(services.sessions) as session:
         catalog.delete_product(session, catalog.get_product(session, product_id))

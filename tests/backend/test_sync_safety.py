@@ -16,6 +16,7 @@ from backend.errors import Conflict
 from backend.sample_catalog import write_sample_catalog
 from backend.services import Services
 from backend.sync_lock import sync_lock
+from backend.vectors import IndexPoint, PayloadUpdate
 
 
 def test_sync_lock_excludes_a_second_holder(settings_lock_target: tuple[str, Path]) -> None:
@@ -49,12 +50,8 @@ def test_drift_check_reports_each_kind_then_sync_repairs(services: Services, tmp
     assert not any(services.sync.check().drift().values())
     collection = services.search.collection()
     services.store.delete(collection, [1])
-    state = next(state for state in services.store.point_states(collection) if state.id == 2)
-    stale = {"product_id": 1, "content_hash": state.content_hash, "model": state.model, "payload_hash": "old"}
-    services.store.overwrite_payloads(collection, {2: stale})
+    services.store.update_payloads(collection, [PayloadUpdate([2], {"price": 123.0})])
     vector = services.store.vectors(collection, [3])[3]
-    from backend.vectors import IndexPoint
-
     services.store.upsert(collection, [IndexPoint(999, vector, {"product_id": 999, "model": "old"})])
     drift = services.sync.check().drift()
     assert (drift["missing_points"], drift["stale_payloads"], drift["orphan_points"]) == (1, 1, 1)

@@ -17,7 +17,7 @@ import pytest
 from backend.errors import Conflict, Unavailable
 from backend.filters import SearchFilter
 from backend.vector_index import VectorIndex
-from backend.vectors import IndexPoint, VectorStore
+from backend.vectors import IndexPoint, PayloadUpdate, VectorStore
 from backend.vectors_edge import EdgeVectorStore
 
 DIMENSION = 8
@@ -58,7 +58,7 @@ def point(point_id: int, product_id: int, vector: list[float], **payload: object
         "brand": "Arla",
         "price": 10.0,
     }
-    base.update({"in_stock": True, "content_hash": f"h{point_id}", "payload_hash": "p", "model": "m"})
+    base.update({"in_stock": True, "content_hash": f"h{point_id}", "model": "m"})
     base.update(payload)
     return IndexPoint(point_id, unit(vector), base)
 
@@ -115,37 +115,46 @@ def test_recommend_moves_towards_positives_and_away_from_negatives(
     assert best[0].product_id == 40
 
 
-def test_payload_overwrite_delete_and_states(store: VectorIndex, collection: str) -> None:
-    store.overwrite_payloads(
-        collection, {3: {"product_id": 20, "category": "Milk", "price": 1.0, "payload_hash": "q"}}
+def test_payload_updates_delete_and_states(store: VectorIndex, collection: str) -> None:
+    store.update_payloads(
+        collection,
+        [
+            PayloadUpdate([3], {"product_id": 20, "category": "Milk", "price": 1.0}, replace=True),
+            PayloadUpdate([1, 2], {"price": 3.0, "in_stock": False}),  # merged into the rest
+        ],
     )
     hits = store.search_products(collection, unit([1, 0.5]), SearchFilter(price_max=Decimal(2)), 10)
     assert [hit.product_id for hit in hits] == [20]
     store.delete(collection, [5])
     states = {state.id: state for state in store.point_states(collection, page_size=2)}
     assert sorted(states) == [1, 2, 3, 4]
-    assert states[3].payload_hash == "q"
-    assert states[1].content_hash == "h1"
+    assert states[3].payload == {"product_id": 20, "category": "Milk", "price": 1.0}
+    assert states[3].content_hash is None
+    for point_id in (1, 2):
+        assert states[point_id].payload == {
+            **point(point_id, 10, [1]).payload,
+            "price": 3.0,
+            "in_stock": False,
+        }
+    assert states[4].payload == point(4, 30, [1], brand="Oatly", in_stock=False, price=5.0).payload
+    assert (states[4].content_hash, states[4].model) == ("h4", "m")
     assert store.count(collection) == 4
     vectors = store.vectors(collection, [1, 99])
     assert list(vectors) == [1]
     assert np.allclose(vectors[1], unit([1, 0.1]), atol=1e-6)
 
 
-def test_many_payload_overwrites_each_reach_their_own_point(store: VectorIndex) -> None:
+def test_many_payload_updates_each_reach_their_own_point(store: VectorIndex) -> None:
     name = store.collection_name("many")
     store.ensure_collection(name, DIMENSION)
     count = 700  # several of the Edge store's conversion chunks
     store.upsert(name, [point(i, i, [1, i / count]) for i in range(1, count + 1)])
-    store.overwrite_payloads(
-        name,
-        {
-            i: {"product_id": i, "category": "Milk", "price": float(i), "payload_hash": f"v{i}"}
-            for i in range(1, count + 1)
-        },
+    store.update_payloads(
+        name, [PayloadUpdate([i], {"price": float(i)}) for i in range(1, count + 1)], durable=False
     )
-    states = {state.id: state.payload_hash for state in store.point_states(name)}
-    assert states == {i: f"v{i}" for i in range(1, count + 1)}
+    store.flush(name)
+    states = {state.id: state.payload["price"] for state in store.point_states(name)}
+    assert states == {i: float(i) for i in range(1, count + 1)}
     hits = store.search_products(name, unit([1, 0.5]), SearchFilter(price_min=Decimal(690)), 20)
     assert sorted(hit.product_id for hit in hits) == list(range(690, count + 1))
 
