@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -159,20 +165,24 @@ def similar(product_id: int, **options: Any) -> None:
         _print_matches(matches)
 
 
+# gunicorn's default access log line, plus the request's duration and the worker that served it.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms pid=%(p)s'
+
+
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", type=int, default=None, help="Default: 1 embedded, 2 with a server.")
 @click.option("--threads", type=int, default=4, show_default=True)
 def serve(bind: str, workers: int | None, threads: int) -> None:
-    """Serve the HTTP API with gunicorn."""
+    """Serve the HTTP API with gunicorn.
+
+    With the embedded engine and more than one worker, a store process owns the engine's
+    folder and the workers call it over a socket (backend/store_server.py).
+    """
     settings = Settings.from_env()
     embedded = not settings.qdrant_url
     if workers is None:
         workers = 1 if embedded else 2
-    if embedded and workers > 1:
-        raise click.ClickException(
-            "the embedded vector store allows one process; use --workers 1 or set QDRANT_URL"
-        )
     arguments = [
         sys.executable,
         "-m",
@@ -187,9 +197,43 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
         "120",
         "--access-logfile",
         "-",
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
         "backend.app:create_app()",
     ]
-    os.execvp(arguments[0], arguments)
+    if not embedded or workers == 1:
+        os.execvp(arguments[0], arguments)
+    raise SystemExit(_serve_with_store_process(arguments))
+
+
+def _serve_with_store_process(gunicorn_arguments: list[str]) -> int:
+    """Start the store process, run gunicorn with its address, stop the store when gunicorn ends."""
+    folder = Path(tempfile.mkdtemp(prefix="vitrine-store-"))  # short: a socket path allows ~100 chars
+    environment = {
+        **os.environ,
+        "VITRINE_STORE_ADDRESS": str(folder / "store.sock"),
+        "VITRINE_STORE_AUTHKEY": secrets.token_hex(32),
+    }
+    # Its own session: a terminal's Ctrl-C reaches gunicorn, and the store stops only after it.
+    store = subprocess.Popen(
+        [sys.executable, "-m", "backend.store_server"], env=environment, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "store.sock").exists():
+            if store.poll() is not None:
+                raise click.ClickException(f"the vector store process exited with status {store.returncode}")
+            if time.monotonic() > deadline:
+                raise click.ClickException("the vector store process did not start within 120 s")
+            time.sleep(0.05)
+        server = subprocess.Popen(gunicorn_arguments, env=environment)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda number, _frame: server.send_signal(number))
+        return server.wait()
+    finally:
+        store.terminate()  # it closes the store (flush, release the folder lock) and exits
+        store.wait(timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @main.command(name="sample-catalog")

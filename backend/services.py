@@ -13,11 +13,11 @@ from .image_store import ImageStore
 from .model_provider import ModelProvider
 from .search import SearchService
 from .settings import Settings
+from .store_server import RemoteStore
 from .sync import SyncService
 from .sync_lock import sync_lock
-from .vector_index import VectorIndex
+from .vector_index import VectorIndex, open_embedded_store
 from .vectors import VectorStore
-from .vectors_edge import EdgeVectorStore
 
 
 @dataclass
@@ -41,14 +41,20 @@ class Services:
 
 
 def open_vector_store(settings: Settings) -> VectorIndex:
-    """A Qdrant server when QDRANT_URL is set, else the embedded engine under the data dir."""
+    """A Qdrant server when QDRANT_URL is set, else the embedded engine under the data dir.
+
+    In a worker of `vitrine serve --workers N` (store_address set) the embedded engine is
+    reached through the store process that owns it.
+    """
+    if settings.store_address and settings.store_authkey and not settings.qdrant_url:
+        return RemoteStore(
+            settings.store_address, settings.store_authkey.encode(), prefix=settings.collection_prefix
+        )
     if settings.qdrant_url:
         return VectorStore.remote(
             settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
         )
-    if settings.embedded_engine == "local":
-        return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
-    return EdgeVectorStore.embedded_at(settings.edge_path, prefix=settings.collection_prefix)
+    return open_embedded_store(settings)
 
 
 def build_services(

@@ -52,6 +52,10 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_results: int = 100
     embed_batch_size: int = 32
+    # Set by `vitrine serve` for its workers: the socket of the process that owns the embedded
+    # store (backend/store_server.py) and the secret it checks. Not for users to set.
+    store_address: str | None = None
+    store_authkey: str | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +111,8 @@ class Settings:
                 ("edge", "local"),
             ),
             admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
+            store_address=env.get("VITRINE_STORE_ADDRESS") or None,
+            store_authkey=env.get("VITRINE_STORE_AUTHKEY") or None,
             max_upload_bytes=_parse_int(
                 "VITRINE_MAX_UPLOAD_BYTES",
                 env.get("VITRINE_MAX_UPLOAD_BYTES", str(defaults.max_upload_bytes)),

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from .filters import SearchFilter
+from .settings import Settings
 from .vectors import IndexPoint, PayloadUpdate, PointState, ProductHit
 
 
@@ -56,3 +57,13 @@ class VectorIndex(Protocol):
         best_score: bool = False,
         score_threshold: float | None = None,
     ) -> list[ProductHit]: ...
+
+
+def open_embedded_store(settings: Settings) -> VectorIndex:
+    """The embedded engine under the data dir that the settings name (Edge, or local mode)."""
+    from .vectors import VectorStore
+    from .vectors_edge import EdgeVectorStore
+
+    if settings.embedded_engine == "local":
+        return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
+    return EdgeVectorStore.embedded_at(settings.edge_path, prefix=settings.collection_prefix)

@@ -6,9 +6,11 @@ GET /products/<id>/similar requests from a few client threads over loopback, and
 requests/s with p50/p99 latency:
 
 - baseline: qdrant-client's local mode (VITRINE_EMBEDDED_ENGINE=local), 1 worker x 4 threads;
-- Edge, 1 worker x 1 thread;
-- ours: the default, Qdrant Edge with 1 worker x 4 threads (an embedded engine allows one
-  process; with QDRANT_URL set, `vitrine serve` runs 2 workers).
+- Qdrant Edge in the worker's process, 1 worker x 1 thread and x 4 threads;
+- Qdrant Edge in a store process that 2 gunicorn workers call over a Unix socket
+  (`vitrine serve --workers 2`; backend/store_server.py), x 1 thread and x 4 threads.
+
+The row marked "ours" is what `vitrine serve` runs by default.
 
 Run: .venv/bin/python benchmarks/http_search.py [--requests 400] [--clients 4]
 """
@@ -106,6 +108,8 @@ def main() -> None:
         ("baseline: local mode, 1 worker x 4 threads", "local", 1, 4),
         ("Edge, 1 worker x 1 thread", "edge", 1, 1),
         ("ours: Edge, 1 worker x 4 threads", "edge", 1, 4),
+        ("Edge store process, 2 workers x 1 thread", "edge", 2, 1),
+        ("Edge store process, 2 workers x 4 threads", "edge", 2, 4),
     ]:
         process, base = serve(environments[engine], workers, threads)
         try:
@@ -116,8 +120,10 @@ def main() -> None:
             process.wait(timeout=60)
         rate, p50, p99 = results[label]
         print(f"{label:<44}{rate:>8.1f}{p50:>9.1f}{p99:>9.1f}")
-    rates = [rate for rate, _, _ in results.values()]
-    print(f"ratio ours/baseline req/s: {rates[-1] / rates[0]:.2f}x")
+    baseline = next(rate for label, (rate, _, _) in results.items() if label.startswith("baseline"))
+    for label, (rate, _, _) in results.items():
+        if not label.startswith("baseline"):
+            print(f"ratio {label} / baseline req/s: {rate / baseline:.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -173,10 +175,50 @@ def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -
     assert "q.txt" in body["error"]["message"]
 
 
-def test_serve_refuses_two_workers_on_the_embedded_store(deployment: dict[str, str]) -> None:
-    result = vitrine(deployment, "serve", "--workers", "2")
-    assert result.returncode == 1
-    assert "one process" in result.stderr
+def test_two_workers_share_the_embedded_store_through_a_store_process(deployment: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        env=deployment,
+        stdout=subprocess.PIPE,  # the access log, which names the worker of each request
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process)
+        with ThreadPoolExecutor(4) as clients:  # concurrent, so both workers get some
+            pages = list(clients.map(lambda _: similar(base), range(40)))
+        assert all(len(page["results"]) == 3 for page in pages)
+        store = [child for child in children(process.pid) if "backend.store_server" in command_line(child)]
+        assert len(store) == 1
+        os.kill(store[0], signal.SIGKILL)
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{base}/products/1/similar?limit=3", timeout=30)
+        assert failed.value.code == 503
+        assert json.loads(failed.value.read())["error"]["code"] == "unavailable"
+        failed.value.close()
+    finally:
+        process.terminate()
+        log, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors[-3000:]
+    workers = {
+        line.rsplit("pid=", 1)[1] for line in log.splitlines() if "/similar" in line and " 200 " in line
+    }
+    assert len(workers) == 2, log
+
+
+def similar(base: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"{base}/products/1/similar?limit=3", timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
 def test_demo_on_the_local_mode_engine(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 
 from backend.errors import Conflict, Unavailable
 from backend.filters import SearchFilter
+from backend.store_server import RemoteStore
 from backend.vector_index import VectorIndex
 from backend.vectors import IndexPoint, PayloadUpdate, VectorStore
 from backend.vectors_edge import EdgeVectorStore
@@ -23,10 +27,14 @@ from backend.vectors_edge import EdgeVectorStore
 DIMENSION = 8
 
 
-@pytest.fixture(params=["memory", "disk", "server", "edge-memory", "edge-disk"])
+@pytest.fixture(params=["memory", "disk", "server", "edge-memory", "edge-disk", "edge-shared"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
     """Every engine, so each scenario checks that they agree (congruence tests)."""
     opened: VectorIndex
+    if request.param == "edge-shared":  # Edge in a store process, called over its socket
+        with store_process(tmp_path) as remote:
+            yield remote
+        return
     if request.param == "edge-memory":
         opened = EdgeVectorStore.in_memory()
     elif request.param == "edge-disk":
@@ -42,6 +50,29 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorInde
         opened = VectorStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
     yield opened
     opened.close()
+
+
+@contextmanager
+def store_process(data_dir: Path) -> Iterator[RemoteStore]:
+    """A real store process (python -m backend.store_server) owning an Edge folder, and a client."""
+    address = str(Path(tempfile.mkdtemp(prefix="vs")) / "store.sock")  # sockets allow ~100 chars
+    environment = {
+        **os.environ,
+        "VITRINE_DATA_DIR": str(data_dir),
+        "VITRINE_STORE_ADDRESS": address,
+        "VITRINE_STORE_AUTHKEY": "test-secret",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "backend.store_server"], env=environment)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(address).exists():
+            assert process.poll() is None, "the store process exited"
+            assert time.monotonic() < deadline, "the store process did not open its socket"
+            time.sleep(0.05)
+        yield RemoteStore(address, b"test-secret", prefix="vitrine")
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0  # closed the store cleanly on SIGTERM
 
 
 def unit(values: list[float]) -> np.ndarray:
