@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ def _attributes(value: Any) -> dict[str, AttributeValue]:
             raise ValueError("attribute names must be non-empty strings of at most 100 characters")
         if not isinstance(item, str | int | float | bool):
             raise ValueError(f"attribute {key!r} must be a string, number or boolean")
+        if isinstance(item, float) and not math.isfinite(item):  # JSON has no NaN; Qdrant refuses it
+            raise ValueError(f"attribute {key!r} must be a finite number")
         attributes[key] = item
     return attributes
 

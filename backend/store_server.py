@@ -15,10 +15,13 @@ and VITRINE_STORE_AUTHKEY (the secret) in the environment beside the usual setti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from multiprocessing import AuthenticationError
 from multiprocessing.managers import BaseManager, BaseProxy
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,6 @@ EXPOSED = (
     "search_products",
     "recommend_products",
 )
-_CONNECTION_ERRORS = (ConnectionError, EOFError, OSError)
 
 
 class _Served:
@@ -59,14 +61,22 @@ class _Served:
 
     def __init__(self, store: VectorIndex) -> None:
         self.store = store
+        self.closed = False  # set before the store closes: calls still arriving are refused
 
     def __getattr__(self, name: str) -> Any:
+        self._check_open()
         return getattr(self.store, name)
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise Unavailable("the vector store process is shutting down")
+
     def point_state_list(self, name: str, page_size: int = 1000) -> list[PointState]:
+        self._check_open()
         return list(self.store.point_states(name, page_size=page_size))
 
     def alias(self) -> str:
+        self._check_open()
         return self.store.active_alias
 
 
@@ -75,7 +85,8 @@ class _StoreManager(BaseManager):
 
 
 def serve(store: VectorIndex, address: str, authkey: bytes) -> None:
-    """Serve the store on a Unix socket until SIGTERM or SIGINT; then close it."""
+    """Serve the store on a Unix socket until SIGTERM or SIGINT, or until its parent is gone."""
+    store.check()  # fail now, not on the first request, if the folder cannot be opened
     served = _Served(store)
     _StoreManager.register("store", callable=lambda: served, exposed=EXPOSED)
     manager = _StoreManager(address=address, authkey=authkey)
@@ -86,19 +97,29 @@ def serve(store: VectorIndex, address: str, authkey: bytes) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     os.chmod(address, 0o600)
     try:
         server.serve_forever()
     finally:
+        served.closed = True
         store.close()
         Path(address).unlink(missing_ok=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """`vitrine serve` started this process in its own session; stop (cleanly) if it dies."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class RemoteStore:
     """A VectorIndex whose calls go to the store process; thread-safe (a connection per thread).
 
-    It connects on first use and again after a failure, so a worker that starts while the
-    store process is down answers 503 until it is back, instead of failing to boot.
+    It connects on first use, and a thread whose connection broke connects afresh on its next
+    call: a worker that boots while the store process is down, or outlives a restart of it,
+    answers 503 meanwhile instead of failing to boot or failing for good.
     """
 
     embedded = True
@@ -116,17 +137,35 @@ class RemoteStore:
         with self._guard:
             if self._proxy is None:
                 manager = _StoreManager(address=self.address, authkey=self._authkey)
-                manager.connect()
-                self._proxy = manager.store()  # type: ignore[attr-defined]
+                try:
+                    manager.connect()
+                    self._proxy = manager.store()  # type: ignore[attr-defined]
+                except (OSError, EOFError, AuthenticationError) as error:
+                    raise Unavailable(
+                        f"vector store process at {self.address} cannot be reached: {error}"
+                    ) from None
             return self._proxy
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        proxy = self._connected()
         try:
-            return self._connected()._callmethod(method, args, kwargs)
-        except _CONNECTION_ERRORS as error:
-            with self._guard:
-                self._proxy = None  # connect afresh next time
-            raise Unavailable(f"vector store process at {self.address} cannot be reached: {error}") from None
+            return proxy._callmethod(method, args, kwargs)
+        except (ConnectionError, EOFError) as error:  # the socket, not the method, failed
+            self._forget(proxy)
+            raise Unavailable(f"vector store process at {self.address} is gone: {error}") from None
+
+    def _forget(self, proxy: BaseProxy) -> None:
+        # multiprocessing caches one connection per thread and address, shared by every proxy:
+        # drop this thread's, or a new proxy would reuse the dead socket.
+        local = getattr(proxy, "_tls", None)
+        connection = getattr(local, "connection", None)
+        if local is not None and connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
+            del local.connection
+        with self._guard:
+            if self._proxy is proxy:
+                self._proxy = None
 
     @property
     def active_alias(self) -> str:

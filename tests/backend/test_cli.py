@@ -198,6 +198,17 @@ def test_two_workers_share_the_embedded_store_through_a_store_process(deployment
         assert failed.value.code == 503
         assert json.loads(failed.value.read())["error"]["code"] == "unavailable"
         failed.value.close()
+        # `vitrine serve` starts another store process, and the workers reconnect to it.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                assert len(similar(base)["results"]) == 3
+                break
+            except urllib.error.HTTPError as error:
+                assert error.code == 503
+                error.close()
+                assert time.monotonic() < deadline, "the store process was not restarted"
+                time.sleep(0.5)
     finally:
         process.terminate()
         log, errors = process.communicate(timeout=60)

@@ -33,6 +33,8 @@ def test_valid_product_gets_defaults_and_normalised_values() -> None:
         ({"name": ""}, "name", "required"),
         ({"in_stock": "perhaps"}, "in_stock", "true or false"),
         ({"attributes": {"size": [1, 2]}}, "attributes", "string, number or boolean"),
+        ({"attributes": {"weight": float("nan")}}, "attributes", "finite number"),
+        ({"attributes": {"weight": float("inf")}}, "attributes", "finite number"),
         ({"colour": "red"}, "colour", "unknown field"),
     ],
 )
