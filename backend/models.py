@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .json_values import same_json
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,7 +40,7 @@ class StrictJSON(JSON):
     """
 
     def compare_values(self, x: Any, y: Any) -> bool:
-        return bool(x == y) and json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
+        return same_json(x, y)
 
 
 JSONDocument = StrictJSON().with_variant(JSONB(), "postgresql")

@@ -46,13 +46,13 @@ def open_vector_store(settings: Settings) -> VectorIndex:
     In a worker of `vitrine serve --workers N` (store_address set) the embedded engine is
     reached through the store process that owns it.
     """
-    if settings.store_address and settings.store_authkey and not settings.qdrant_url:
-        return RemoteStore(
-            settings.store_address, settings.store_authkey.encode(), prefix=settings.collection_prefix
-        )
     if settings.qdrant_url:
         return VectorStore.remote(
             settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
+        )
+    if settings.store_address and settings.store_authkey:
+        return RemoteStore(
+            settings.store_address, settings.store_authkey.encode(), prefix=settings.collection_prefix
         )
     return open_embedded_store(settings)
 

@@ -80,16 +80,23 @@ class _Served:
         return self.store.active_alias
 
 
-class _StoreManager(BaseManager):
-    pass
+class _ServerManager(BaseManager):
+    """The store process's side; `serve` registers what it serves."""
+
+
+class _ClientManager(BaseManager):
+    """The workers' side: a proxy to the served store."""
+
+
+_ClientManager.register("store", exposed=EXPOSED)
 
 
 def serve(store: VectorIndex, address: str, authkey: bytes) -> None:
     """Serve the store on a Unix socket until SIGTERM or SIGINT, or until its parent is gone."""
     store.check()  # fail now, not on the first request, if the folder cannot be opened
     served = _Served(store)
-    _StoreManager.register("store", callable=lambda: served, exposed=EXPOSED)
-    manager = _StoreManager(address=address, authkey=authkey)
+    _ServerManager.register("store", callable=lambda: served, exposed=EXPOSED)
+    manager = _ServerManager(address=address, authkey=authkey)
     server = manager.get_server()
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -131,12 +138,11 @@ class RemoteStore:
         self._guard = threading.Lock()
         self._proxy: BaseProxy | None = None
         self._alias: str | None = None
-        _StoreManager.register("store", exposed=EXPOSED)
 
     def _connected(self) -> BaseProxy:
         with self._guard:
             if self._proxy is None:
-                manager = _StoreManager(address=self.address, authkey=self._authkey)
+                manager = _ClientManager(address=self.address, authkey=self._authkey)
                 try:
                     manager.connect()
                     self._proxy = manager.store()  # type: ignore[attr-defined]
@@ -170,7 +176,7 @@ class RemoteStore:
     @property
     def active_alias(self) -> str:
         if self._alias is None:
-            self._alias = str(self._call("alias"))
+            self._alias = self._call("alias")
         return self._alias
 
     def collection_name(self, model_key: str) -> str:

@@ -31,6 +31,7 @@ from . import catalog, search_indexes
 from .catalog import IndexedImage
 from .database import transaction
 from .image_store import ImageStore
+from .json_values import same_json
 from .model_provider import ModelProvider
 from .vector_index import VectorIndex
 from .vectors import IndexPoint, PayloadUpdate, PointState
@@ -369,17 +370,6 @@ def payload_update(point_id: int, stored: dict[str, Any], wanted: dict[str, Any]
 
 _ABSENT = object()
 _NESTED = (dict, list)
-
-
-def same_json(left: Any, right: Any) -> bool:
-    """Equal as JSON values: same types all the way down (Python's == has True == 1 == 1.0)."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(same_json(item, right[key]) for key, item in left.items())
-    if isinstance(left, list):
-        return len(left) == len(right) and all(map(same_json, left, right))
-    return bool(left == right)
 
 
 def _add(updates: dict[Hashable, PayloadUpdate], update: PayloadUpdate) -> None:

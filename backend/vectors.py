@@ -239,16 +239,13 @@ class VectorStore:
         """
         if not updates:
             return
-        operations: list[models.UpdateOperation] = [
-            models.OverwritePayloadOperation(
-                overwrite_payload=models.SetPayload(payload=update.fields, points=list(update.point_ids))
-            )
-            if update.replace
-            else models.SetPayloadOperation(
-                set_payload=models.SetPayload(payload=update.fields, points=list(update.point_ids))
-            )
-            for update in updates
-        ]
+        operations: list[models.UpdateOperation] = []
+        for update in updates:
+            change = models.SetPayload(payload=update.fields, points=list(update.point_ids))
+            if update.replace:
+                operations.append(models.OverwritePayloadOperation(overwrite_payload=change))
+            else:
+                operations.append(models.SetPayloadOperation(set_payload=change))
         self._run(lambda client: client.batch_update_points(name, operations, wait=True))
 
     def flush(self, name: str) -> None:

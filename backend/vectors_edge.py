@@ -44,8 +44,6 @@ SEARCH_EF: int | None = 256
 RECOMMEND_EF: int | None = 512
 # Collections up to this many points are scored exactly (p99 <= 15 ms at 20k), so recall is 1.0.
 EXACT_SEARCH_MAX_POINTS = 20_000
-# Payload operations converted at a time, then applied.
-PAYLOAD_CHUNK = 250
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
 CONFIG_FILE = "edge_config.json"
@@ -184,9 +182,8 @@ class EdgeVectorStore:
             return
         with self._write_lock:
             shard = self._shard(name)
-            for start in range(0, len(updates), PAYLOAD_CHUNK):
-                chunk = updates[start : start + PAYLOAD_CHUNK]
-                self._apply(shard, [_payload_operation(update) for update in chunk])
+            for update in updates:  # Edge 0.9 applies one operation per call
+                self._call(partial(shard.update, _payload_operation(update)))
             if durable:
                 self._call(shard.flush)
 
@@ -194,10 +191,6 @@ class EdgeVectorStore:
         """Make every write so far durable."""
         with self._write_lock:
             self._call(self._shard(name).flush)
-
-    def _apply(self, shard: edge.EdgeShard, operations: list[edge.UpdateOperation]) -> None:
-        for operation in operations:
-            self._call(partial(shard.update, operation))
 
     def delete(self, name: str, point_ids: Sequence[int]) -> None:
         """Remove points by id."""

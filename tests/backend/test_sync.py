@@ -13,10 +13,11 @@ from backend.catalog import IndexedImage
 from backend.catalog_import import import_catalog
 from backend.database import transaction
 from backend.filters import SearchFilter
+from backend.json_values import same_json
 from backend.product_data import parse_product
 from backend.sample_catalog import write_sample_catalog
 from backend.services import Services
-from backend.sync import plan_sync, point_payload, same_json
+from backend.sync import plan_sync, point_payload
 from backend.vectors import PayloadUpdate, PointState
 from tests.pictures import picture_bytes
 

@@ -178,7 +178,7 @@ def test_payload_updates_delete_and_states(store: VectorIndex, collection: str) 
 def test_many_payload_updates_each_reach_their_own_point(store: VectorIndex) -> None:
     name = store.collection_name("many")
     store.ensure_collection(name, DIMENSION)
-    count = 700  # several of the Edge store's conversion chunks
+    count = 700
     store.upsert(name, [point(i, i, [1, i / count]) for i in range(1, count + 1)])
     store.update_payloads(
         name, [PayloadUpdate([i], {"price": float(i)}) for i in range(1, count + 1)], durable=False
