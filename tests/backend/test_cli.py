@@ -178,7 +178,20 @@ def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -
 def test_two_workers_share_the_embedded_store_through_a_store_process(deployment: dict[str, str]) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        # One thread per worker: while one worker is busy, the other must take the next request
+        # (with 4 threads one worker can take every request, and the kernel may let it).
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+        ],
         env=deployment,
         stdout=subprocess.PIPE,  # the access log, which names the worker of each request
         stderr=subprocess.PIPE,
