@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from .errors import Conflict, NotFound
 from .filters import SearchFilter
 from .image_store import StoredImage
+from .json_values import as_indexed
 from .models import Product, ProductImage
 from .product_data import ProductFields
 
@@ -148,7 +149,7 @@ class IndexedImage(NamedTuple):
             "price": float(self.price),
             "currency": self.currency,
             "in_stock": self.in_stock,
-            "attributes": self.attributes,
+            "attributes": as_indexed(self.attributes) if self.attributes else self.attributes,
         }
 
 

@@ -1,8 +1,11 @@
-"""Equality of JSON values as JSON and Qdrant see them, not as Python's == does."""
+"""JSON values as JSON and Qdrant see them: equality, and the numbers an index keeps."""
 
 from __future__ import annotations
 
 from typing import Any
+
+# Qdrant keeps integers as signed 64-bit; a larger one comes back as a float.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def same_json(left: Any, right: Any) -> bool:
@@ -14,3 +17,19 @@ def same_json(left: Any, right: Any) -> bool:
     if isinstance(left, list):
         return len(left) == len(right) and all(map(same_json, left, right))
     return bool(left == right)
+
+
+def as_indexed(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes as the vector index keeps them: integers beyond 64 bits become floats.
+
+    Attribute integers are checked on input, but PostgreSQL's JSONB keeps a float such as
+    1e300 as an exact number and gives it back as an integer; Qdrant would store that as a
+    float, so the sync must want the float or it would see a stale point forever.
+    """
+    for value in attributes.values():
+        if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            return {
+                key: float(item) if type(item) is int and not INT64_MIN <= item <= INT64_MAX else item
+                for key, item in attributes.items()
+            }
+    return attributes

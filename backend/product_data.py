@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import InvalidRequest
+from .json_values import INT64_MAX, INT64_MIN
 
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
@@ -147,6 +148,9 @@ def _attributes(value: Any) -> dict[str, AttributeValue]:
             raise ValueError(f"attribute {key!r} must be a string, number or boolean")
         if isinstance(item, float) and not math.isfinite(item):  # JSON has no NaN; Qdrant refuses it
             raise ValueError(f"attribute {key!r} must be a finite number")
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+            # the index keeps 64-bit integers only; a larger one would come back a float
+            raise ValueError(f"attribute {key!r} must be an integer between {INT64_MIN} and {INT64_MAX}")
         attributes[key] = item
     return attributes
 

@@ -35,6 +35,8 @@ def test_valid_product_gets_defaults_and_normalised_values() -> None:
         ({"attributes": {"size": [1, 2]}}, "attributes", "string, number or boolean"),
         ({"attributes": {"weight": float("nan")}}, "attributes", "finite number"),
         ({"attributes": {"weight": float("inf")}}, "attributes", "finite number"),
+        ({"attributes": {"ean": 2**63}}, "attributes", "integer between"),
+        ({"attributes": {"ean": -(2**63) - 1}}, "attributes", "integer between"),
         ({"colour": "red"}, "colour", "unknown field"),
     ],
 )
@@ -43,6 +45,11 @@ def test_each_bad_field_is_named_with_its_reason(change: dict[str, object], fiel
         parse_product({**VALID, **change})
     assert field in caught.value.errors
     assert reason in caught.value.errors[field]
+
+
+def test_integer_attributes_at_the_64_bit_limits_are_kept() -> None:
+    attributes = {"largest": 2**63 - 1, "smallest": -(2**63)}
+    assert parse_product({**VALID, "attributes": attributes}).values["attributes"] == attributes
 
 
 def test_missing_required_fields_are_all_reported() -> None:

@@ -109,6 +109,17 @@ def test_stock_and_attribute_changes_reach_every_photo_exactly(synced: Services)
     assert synced.sync.check().drift()["stale_payloads"] == 0
 
 
+def test_numbers_at_the_limits_of_what_the_index_keeps_converge(synced: Services) -> None:
+    target = product_id(synced, "CIR-RED")
+    limits = {"largest": 2**63 - 1, "smallest": -(2**63), "huge": 1e300, "tiny": 5e-324}
+    with transaction(synced.sessions) as session:
+        product = catalog.get_product(session, target)
+        catalog.update_product(session, product, parse_product({"attributes": limits}, partial=True))
+    assert synced.sync.run().payload_updated == 2
+    assert_index_equals_catalog(synced)
+    assert not synced.sync.run().changed  # read back as written: nothing stale
+
+
 def test_fields_an_older_version_wrote_are_removed(synced: Services) -> None:
     collection = synced.search.collection()
     synced.store.update_payloads(collection, [PayloadUpdate([1, 2], {"payload_hash": "0123abcd"})])
