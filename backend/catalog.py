@@ -154,7 +154,13 @@ class IndexedImage(NamedTuple):
 
 
 def iter_indexed_images(session: Session, *, page_size: int = 5000) -> Iterator[IndexedImage]:
-    """Every image in the catalog with its product's filterable fields, in image-id order.
+    """Every image in the catalog with its product's filterable fields, in image-id order."""
+    for page in iter_indexed_pages(session, page_size=page_size):
+        yield from page
+
+
+def iter_indexed_pages(session: Session, *, page_size: int = 5000) -> Iterator[list[IndexedImage]]:
+    """`iter_indexed_images` a page at a time, each page one query.
 
     Read in pages by image id (keyset), so memory stays bounded and no server-side cursor is
     needed (PostgreSQL: 0.15 s for 10k rows, against 0.5 s streaming through one).
@@ -181,9 +187,11 @@ def iter_indexed_images(session: Session, *, page_size: int = 5000) -> Iterator[
     connection = session.connection()
     last = 0
     while True:
-        page = connection.execute(query.where(ProductImage.id > last)).all()
-        for row in page:
-            yield IndexedImage._make(row)  # the columns are selected in the tuple's field order
+        rows = connection.execute(query.where(ProductImage.id > last)).all()
+        # The columns are selected in the tuple's field order.
+        page = list(map(IndexedImage._make, rows))
+        if page:
+            yield page
         if len(page) < page_size:
             return
         last = page[-1].image_id

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,10 +25,10 @@ from .errors import Conflict, Unavailable
 def create_database_engine(url: str) -> Engine:
     """Create an engine for the URL; SQLite files get foreign keys and WAL turned on."""
     if ensure_sqlite_folder(url):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=orjson.loads)
 
 
 def ensure_sqlite_folder(url: str) -> bool:

@@ -184,9 +184,15 @@ class SyncService:
     def _plan(
         self, collection: str, model_key: str, write: UpdateSink | None = None, *, indexed: bool = True
     ) -> SyncPlan:
-        with _collector_paused(), self.sessions() as session:
+        with (
+            _collector_paused(),
+            self.sessions() as session,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-catalog") as reader,
+        ):
+            # The database answers the catalog's first page while the index is read here.
+            images = _read_ahead(catalog.iter_indexed_pages(session), reader)
             states = {state.id: state for state in self.store.point_states(collection)} if indexed else {}
-            return plan_sync(catalog.iter_indexed_images(session), states, model_key, write)
+            return plan_sync(images, states, model_key, write)
 
     def _target(self, model_spec: str | None) -> tuple[str, Embedder, str]:
         if model_spec is None:
@@ -414,6 +420,22 @@ class KnownVectors:
     def remember(self, content_hash: str, vector: np.ndarray) -> None:
         """Record a freshly computed vector."""
         self._cache[content_hash] = vector
+
+
+def _read_ahead(pages: Iterator[list[T]], reader: ThreadPoolExecutor) -> Iterator[T]:
+    """The items of `pages`, the next page read on `reader`'s thread while this one is used.
+
+    Reading starts at once, not on the first `next`. One thread at a time advances `pages`.
+    """
+    pending = reader.submit(next, pages, None)
+
+    def items() -> Iterator[T]:
+        nonlocal pending
+        while (page := pending.result()) is not None:
+            pending = reader.submit(next, pages, None)
+            yield from page
+
+    return items()
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[tuple[int, Sequence[T]]]:

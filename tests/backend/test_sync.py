@@ -111,7 +111,7 @@ def test_stock_and_attribute_changes_reach_every_photo_exactly(synced: Services)
 
 def test_numbers_at_the_limits_of_what_the_index_keeps_converge(synced: Services) -> None:
     target = product_id(synced, "CIR-RED")
-    limits = {"largest": 2**63 - 1, "smallest": -(2**63), "huge": 1e300, "tiny": 5e-324}
+    limits = {"largest": 2**63 - 1, "smallest": -(2**63), "huge": 1e300, "u64": 1e19, "tiny": 5e-324}
     with transaction(synced.sessions) as session:
         product = catalog.get_product(session, target)
         catalog.update_product(session, product, parse_product({"attributes": limits}, partial=True))
