@@ -44,6 +44,14 @@ SEARCH_EF: int | None = 256
 RECOMMEND_EF: int | None = 512
 # Collections up to this many points are scored exactly (p99 <= 15 ms at 20k), so recall is 1.0.
 EXACT_SEARCH_MAX_POINTS = 20_000
+# Points a collection may hold outside its HNSW graphs before optimize builds one for them:
+# new points, and points a payload write moved (a write to an indexed field moves the point
+# out of its graph segment). Those are scored exactly, as a collection of this size is.
+# Edge's default (10 MB of vectors: ~2,000 points at 1,280-d) re-indexed after every sale.
+UNINDEXED_MAX_POINTS = EXACT_SEARCH_MAX_POINTS
+# Share of a graph segment's points that may have moved out before the segment is rebuilt
+# (Edge's default 0.2). At 0.5 search stays under 25 ms p99 at 30k points; see docs/performance.md.
+DELETED_THRESHOLD = 0.5
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
 CONFIG_FILE = "edge_config.json"
@@ -133,9 +141,7 @@ class EdgeVectorStore:
                         f"collection {name!r} holds {size}-d vectors, the model makes {dimension}-d"
                     )
                 return
-            config = edge.EdgeConfig(
-                vectors=edge.EdgeVectorParams(size=dimension, distance=edge.Distance.Cosine)
-            )
+            config = edge_config(dimension)
             self.root.mkdir(parents=True, exist_ok=True)
             shard = self._call(lambda: edge.EdgeShard.create(str(self._folder(name)), config))
             for field, schema in PAYLOAD_INDEXES.items():
@@ -198,11 +204,13 @@ class EdgeVectorStore:
             self._write(name, edge.UpdateOperation.delete_points(list(point_ids)))
 
     def optimize(self, name: str) -> None:
-        """Build the HNSW index of changed segments; blocks. Edge never optimises in the background.
+        """Do the indexing the thresholds call for; blocks (Edge never optimises in the background).
 
+        Builds an HNSW graph once more than UNINDEXED_MAX_POINTS points are outside one, and
+        rebuilds a graph segment once DELETED_THRESHOLD of its points have moved out (payload
+        writes to indexed fields move points); below both it returns at once, the points
+        outside a graph being scored exactly. The sync calls it after every change.
         Collections small enough to be scored exactly skip it: an index would not be used.
-        Above that size, payload writes too leave points to re-index (they move out of the
-        HNSW segment), so the sync calls this after any change.
         """
         with self._write_lock:
             if self._size(name) <= EXACT_SEARCH_MAX_POINTS:
@@ -351,7 +359,14 @@ class EdgeVectorStore:
                 folder = self._folder(name)
                 if not (folder / CONFIG_FILE).exists():
                     raise VitrineError(f"collection {name!r} does not exist")
-                shard = self._call(lambda: edge.EdgeShard.load(str(folder)))
+                stored = json.loads((folder / CONFIG_FILE).read_text())
+                size = stored.get("vectors", {}).get("", {}).get("size")
+                if size is not None and not _has_our_optimizers(stored, int(size)):
+                    # A shard made by an earlier version: Edge stores the new settings on load.
+                    config = edge_config(int(size))
+                    shard = self._call(lambda: edge.EdgeShard.load(str(folder), config))
+                else:
+                    shard = self._call(lambda: edge.EdgeShard.load(str(folder)))
                 self._shards[name] = shard
             return shard
 
@@ -380,6 +395,29 @@ class EdgeVectorStore:
             if type(error) is Exception and "Service runtime error" in message:
                 raise Unavailable(f"vector store error: {message}") from error
             raise
+
+
+def edge_config(dimension: int) -> edge.EdgeConfig:
+    """A collection's Edge settings: cosine vectors and the optimizer thresholds above."""
+    return edge.EdgeConfig(
+        vectors=edge.EdgeVectorParams(size=dimension, distance=edge.Distance.Cosine),
+        optimizers=edge.EdgeOptimizersConfig(
+            deleted_threshold=DELETED_THRESHOLD, indexing_threshold=_indexing_threshold(dimension)
+        ),
+    )
+
+
+def _indexing_threshold(dimension: int) -> int:
+    # Edge counts this in kilobytes of float32 vectors per segment (rounded up: the budget fits).
+    return -(-UNINDEXED_MAX_POINTS * dimension * 4 // 1024)
+
+
+def _has_our_optimizers(stored: dict[str, Any], dimension: int) -> bool:
+    optimizers = stored.get("optimizers") or {}
+    return bool(
+        optimizers.get("deleted_threshold") == DELETED_THRESHOLD
+        and optimizers.get("indexing_threshold") == _indexing_threshold(dimension)
+    )
 
 
 def best_hit_per_product(scored: Sequence[edge.ScoredPoint], limit: int) -> list[ProductHit]:

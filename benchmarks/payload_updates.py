@@ -16,11 +16,18 @@ into the index two ways:
   --rounds times (the same products change each round); the median round is reported, all
   rounds listed.
 
+Edge scores points outside its HNSW graphs exactly and builds graphs only past thresholds
+(backend/vectors_edge.py: 20,000 points outside a graph, half of a segment moved); search
+latency (top 10 of random queries, unfiltered and one category of 50) is printed before and
+after the rounds, so what leaving moved points outside a graph costs is seen beside what it
+saves. --edge-defaults runs with Edge's own thresholds instead (about 2,000 points at 1,280-d,
+a fifth of a segment moved), for comparison.
+
 --database-url must name an empty scratch database (it refuses one that holds a catalog); the
 bench creates its tables there and drops them at the end.
 
 Run: .venv/bin/python benchmarks/payload_updates.py [--products 10000] [--database-url URL]
-     [--engine edge|local] [--photos 1] [--share 1.0] [--rounds 5]
+     [--engine edge|local] [--photos 1] [--share 1.0] [--rounds 5] [--edge-defaults]
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, inspect, text, update
 
-from backend import catalog
+from backend import catalog, vectors_edge
 from backend.database import create_database_engine, downgrade_schema, transaction, upgrade_schema
+from backend.filters import SearchFilter
 from backend.models import Product, ProductImage
 from backend.services import build_services
 from backend.settings import Settings
@@ -54,7 +63,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed syncs; the median is reported")
     parser.add_argument("--photos", type=int, default=1, help="images per product")
     parser.add_argument("--engine", choices=("edge", "local"), default="edge", help="embedded engine")
+    parser.add_argument("--edge-defaults", action="store_true", help="Edge's own optimizer thresholds")
     arguments = parser.parse_args()
+    if arguments.edge_defaults:
+        vectors_edge.DELETED_THRESHOLD = 0.2
+        vectors_edge.UNINDEXED_MAX_POINTS = 2_000  # Edge's 10,000 KB of 1,280-d vectors
     folder = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))
     settings = Settings(
         data_dir=folder, database_url=arguments.database_url or "", embedded_engine=arguments.engine
@@ -81,6 +94,7 @@ def run(arguments: argparse.Namespace, settings: Settings) -> None:
     print(
         f"load {os.getloadavg()[0]:.1f}; {count} products; database {settings.database_url.split(':')[0]}; "
         f"{photos} photo(s) each; {arguments.share:.0%} change per round; engine {arguments.engine}"
+        + ("; Edge's default thresholds" if arguments.edge_defaults else "")
     )
 
     with transaction(services.sessions) as session:
@@ -135,6 +149,9 @@ def run(arguments: argparse.Namespace, settings: Settings) -> None:
         )
     services.store.optimize(collection)
     print(f"initial index of {points} points (upsert + optimize): {time.perf_counter() - start:.1f} s")
+    queries = rng.normal(size=(200, embedder.info.dimension)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    searched_before = search_latency(services, collection, queries)
 
     period = max(1, round(1 / arguments.share))  # every period-th product changes
     changing = count // period
@@ -198,7 +215,29 @@ def run(arguments: argparse.Namespace, settings: Settings) -> None:
         "  of each sync, seconds in the engine's optimize: "
         + ", ".join(f"{seconds:.1f}" for seconds in indexing)
     )
+    searched_after = search_latency(services, collection, queries)
+    print("search, top 10 (p50 / p99 ms)    before the rounds    after")
+    for kind in searched_before:
+        (p50, p99), (p50_after, p99_after) = searched_before[kind], searched_after[kind]
+        print(f"  {kind:<30}{p50:>8.1f} /{p99:>6.1f}{p50_after:>10.1f} /{p99_after:>6.1f}")
     services.close()
+
+
+def search_latency(services: Any, collection: str, queries: np.ndarray) -> dict[str, tuple[float, float]]:
+    """p50 and p99 milliseconds of top-10 product searches, unfiltered and in one category."""
+    found = {}
+    for kind, search_filter in (
+        ("unfiltered", SearchFilter()),
+        ("category (1 of 50)", SearchFilter(categories=("c7",))),
+    ):
+        seconds = []
+        for query in queries:
+            started = time.perf_counter()
+            services.store.search_products(collection, query, search_filter, 10)
+            seconds.append(time.perf_counter() - started)
+        p50, p99 = np.percentile(np.array(seconds) * 1000, [50, 99])
+        found[kind] = (float(p50), float(p99))
+    return found
 
 
 if __name__ == "__main__":

@@ -5,16 +5,20 @@ The shared scenarios, reopening and a second process included, run in test_vecto
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as edge
 
+from backend import vectors_edge
 from backend.errors import Unavailable
 from backend.filters import SearchFilter
-from backend.vectors import IndexPoint
+from backend.vectors import IndexPoint, PayloadUpdate
 from backend.vectors_edge import EdgeVectorStore, average_vector
 
 
@@ -81,3 +85,69 @@ def test_small_collections_answer_exactly_even_between_clusters() -> None:
         expected = np.argsort(-(vectors @ target))[:10] + 1
         assert [hit.product_id for hit in hits] == expected.tolist()
     store.close()
+
+
+def graph_segments(shard_folder: Path) -> set[str]:
+    """The shard's segments whose vectors have an HNSW graph (Edge notes it in segment.json)."""
+    found = set()
+    for config in shard_folder.glob("segments/*/segment.json"):
+        index = json.loads(config.read_text())["config"]["vector_data"][""]["index"]["type"]
+        if index == "hnsw":
+            found.add(config.parent.name)
+    return found
+
+
+def test_a_sale_on_a_third_of_the_points_rebuilds_no_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thresholds scaled down from 20,000 to 1,200 points, so 3,000 small points get a graph.
+    monkeypatch.setattr(vectors_edge, "EXACT_SEARCH_MAX_POINTS", 1200)
+    monkeypatch.setattr(vectors_edge, "UNINDEXED_MAX_POINTS", 1200)
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    name = store.collection_name("sale")
+    store.ensure_collection(name, 8)
+    store.upsert(name, [IndexPoint(i, vectors[i], {"product_id": i, "price": 1.0}) for i in range(3000)])
+    store.optimize(name)
+    graphs = graph_segments(tmp_path / "edge" / name)
+    assert graphs, "3,000 points above the scaled threshold should have an HNSW graph"
+
+    # A new price is a write to an indexed field: the points move out of their graph segment.
+    on_sale = list(range(0, 3000, 3))
+    store.update_payloads(name, [PayloadUpdate(on_sale, {"price": 2.0})])
+    store.optimize(name)
+    assert graph_segments(tmp_path / "edge" / name) == graphs  # a third moved: nothing rebuilt
+    hits = store.search_products(name, vectors[0], SearchFilter(price_min=Decimal(2)), 1000)
+    assert sorted(hit.product_id for hit in hits) == on_sale
+    for i in (0, 1, 2, 1500, 2998, 2999):  # moved or not, each point is still its own nearest
+        assert store.search_products(name, vectors[i], SearchFilter(), 1)[0].image_id == i
+
+    store.update_payloads(name, [PayloadUpdate(list(range(1, 3000, 3)), {"price": 3.0})])
+    store.optimize(name)
+    assert graph_segments(tmp_path / "edge" / name) - graphs  # two thirds moved: a graph is rebuilt
+    hits = store.search_products(name, vectors[1], SearchFilter(price_min=Decimal(3)), 1000)
+    assert sorted(hit.product_id for hit in hits) == list(range(1, 3000, 3))
+    store.close()
+
+
+def test_a_collection_made_by_an_earlier_version_gets_the_thresholds_on_open(tmp_path: Path) -> None:
+    store = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    name = store.collection_name("old")
+    folder = tmp_path / "edge" / name
+    folder.parent.mkdir(parents=True)
+    old = edge.EdgeShard.create(
+        str(folder), edge.EdgeConfig(vectors=edge.EdgeVectorParams(size=8, distance=edge.Distance.Cosine))
+    )
+    old.update(edge.UpdateOperation.upsert_points([edge.Point(1, [1.0] + [0.0] * 7, {"product_id": 1})]))
+    old.flush()
+    old.close()
+    assert store.count(name) == 1
+    optimizers = json.loads((folder / "edge_config.json").read_text())["optimizers"]
+    assert optimizers["deleted_threshold"] == vectors_edge.DELETED_THRESHOLD
+    assert optimizers["indexing_threshold"] == -(-vectors_edge.UNINDEXED_MAX_POINTS * 8 * 4 // 1024)
+    store.close()
+    reopened = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    assert reopened.search_products(name, np.eye(8, dtype=np.float32)[0], SearchFilter(), 1)[0].image_id == 1
+    reopened.close()
