@@ -50,7 +50,7 @@ EXACT_SEARCH_MAX_POINTS = 20_000
 # Edge's default (10 MB of vectors: ~2,000 points at 1,280-d) re-indexed after every sale.
 UNINDEXED_MAX_POINTS = EXACT_SEARCH_MAX_POINTS
 # Share of a graph segment's points that may have moved out before the segment is rebuilt
-# (Edge's default 0.2). At 0.5 search stays under 25 ms p99 at 30k points; see docs/performance.md.
+# (Edge's default 0.2). Half of 30k points moved: search p99 12.4 ms (docs/performance.md).
 DELETED_THRESHOLD = 0.5
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
@@ -359,11 +359,10 @@ class EdgeVectorStore:
                 folder = self._folder(name)
                 if not (folder / CONFIG_FILE).exists():
                     raise VitrineError(f"collection {name!r} does not exist")
-                stored = json.loads((folder / CONFIG_FILE).read_text())
-                size = stored.get("vectors", {}).get("", {}).get("size")
-                if size is not None and not _has_our_optimizers(stored, int(size)):
+                size = self._dimension(name)
+                if size is not None and not _has_our_optimizers(self._stored_config(name), size):
                     # A shard made by an earlier version: Edge stores the new settings on load.
-                    config = edge_config(int(size))
+                    config = edge_config(size)
                     shard = self._call(lambda: edge.EdgeShard.load(str(folder), config))
                 else:
                     shard = self._call(lambda: edge.EdgeShard.load(str(folder)))
@@ -373,10 +372,12 @@ class EdgeVectorStore:
     def _folder(self, name: str) -> Path:
         return self.root / name
 
-    def _dimension(self, name: str) -> int | None:
+    def _stored_config(self, name: str) -> dict[str, Any]:
         # A loaded shard does not expose its config; Edge keeps it as JSON in the folder.
-        config = json.loads((self._folder(name) / CONFIG_FILE).read_text())
-        size = config.get("vectors", {}).get("", {}).get("size")
+        return dict(json.loads((self._folder(name) / CONFIG_FILE).read_text()))
+
+    def _dimension(self, name: str) -> int | None:
+        size = self._stored_config(name).get("vectors", {}).get("", {}).get("size")
         return int(size) if size is not None else None
 
     @staticmethod
