@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,15 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 import migrations
 
 from .errors import Conflict, Unavailable
+from .json_values import decode_json
 
 
 def create_database_engine(url: str) -> Engine:
     """Create an engine for the URL; SQLite files get foreign keys and WAL turned on."""
     if ensure_sqlite_folder(url):
-        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=decode_json)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=orjson.loads)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=decode_json)
 
 
 def ensure_sqlite_folder(url: str) -> bool:

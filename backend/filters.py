@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from .errors import InvalidRequest
+from .json_values import INT64_MAX, INT64_MIN, is_unicode_text
 from .product_data import parse_bool
 
 FILTER_FIELDS = ("category", "brand", "price_min", "price_max", "in_stock", "name")
@@ -92,7 +93,7 @@ def parse_filters(values: Mapping[str, list[Any]]) -> SearchFilter:
             details={"field": "price_min"},
         )
     name = _single(values, "name")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
+    if name is not None and (not isinstance(name, str) or not name.strip() or not is_unicode_text(name)):
         raise InvalidRequest("name must be non-empty text", details={"field": "name"})
     return SearchFilter(
         categories=_text_values(values, "category"),
@@ -122,15 +123,20 @@ def _attribute_values(key: str, raw_values: list[Any]) -> tuple[AttributeValue, 
         )
     accepted: list[AttributeValue] = []
     for raw in raw_values:
-        if isinstance(raw, bool | int | str) and raw != "":
-            accepted.append(raw)
-        else:
+        if not isinstance(raw, bool | int | str) or raw == "":
             raise InvalidRequest(f"{key} must be a string, integer or boolean", details={"field": key})
+        if isinstance(raw, str) and not is_unicode_text(raw):
+            raise InvalidRequest(f"{key} is not valid Unicode text", details={"field": key})
+        if type(raw) is int and not INT64_MIN <= raw <= INT64_MAX:
+            raise InvalidRequest(
+                f"{key} must be an integer between {INT64_MIN} and {INT64_MAX}", details={"field": key}
+            )
+        accepted.append(raw)
         if isinstance(raw, str):
             text = raw.strip()
             if text.lower() in {"true", "false"}:
                 accepted.append(text.lower() == "true")
-            elif text.lstrip("-").isdigit():
+            elif text.lstrip("-").isdigit() and INT64_MIN <= int(text) <= INT64_MAX:
                 accepted.append(int(text))
     # Deduplicate by (type, value) so True and 1 stay distinct.
     unique = dict.fromkeys((type(value), value) for value in accepted)
@@ -151,6 +157,8 @@ def _text_values(values: Mapping[str, list[Any]], name: str) -> tuple[str, ...]:
     for raw in values.get(name, []):
         if not isinstance(raw, str):
             raise InvalidRequest(f"{name} must be a string or a list of strings", details={"field": name})
+        if not is_unicode_text(raw):
+            raise InvalidRequest(f"{name} is not valid Unicode text", details={"field": name})
         result.extend(part.strip() for part in raw.split(",") if part.strip())
     return tuple(dict.fromkeys(result))
 

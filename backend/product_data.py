@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import InvalidRequest
-from .json_values import INT64_MAX, INT64_MIN
+from .json_values import KEPT_INT_MAX, KEPT_INT_MIN, is_unicode_text
 
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
@@ -86,6 +86,8 @@ def _text(max_length: int, *, required: bool) -> Any:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
+        if not is_unicode_text(value):
+            raise ValueError("is not valid Unicode text (a lone surrogate)")
         text = value.strip()
         if required and not text:
             raise ValueError("must not be empty")
@@ -142,15 +144,17 @@ def _attributes(value: Any) -> dict[str, AttributeValue]:
         raise ValueError("must be an object of name -> string/number/boolean")
     attributes: dict[str, AttributeValue] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not key or len(key) > 100:
-            raise ValueError("attribute names must be non-empty strings of at most 100 characters")
+        if not isinstance(key, str) or not key or len(key) > 100 or not is_unicode_text(key):
+            raise ValueError("attribute names must be non-empty text of at most 100 characters")
         if not isinstance(item, str | int | float | bool):
             raise ValueError(f"attribute {key!r} must be a string, number or boolean")
         if isinstance(item, float) and not math.isfinite(item):  # JSON has no NaN; Qdrant refuses it
             raise ValueError(f"attribute {key!r} must be a finite number")
-        if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+        if isinstance(item, int) and not isinstance(item, bool) and not KEPT_INT_MIN <= item <= KEPT_INT_MAX:
             # the index keeps 64-bit integers only; a larger one would come back a float
-            raise ValueError(f"attribute {key!r} must be an integer between {INT64_MIN} and {INT64_MAX}")
+            raise ValueError(f"attribute {key!r} must be an integer from {KEPT_INT_MIN} to {KEPT_INT_MAX}")
+        if isinstance(item, str) and not is_unicode_text(item):
+            raise ValueError(f"attribute {key!r} is not valid Unicode text (a lone surrogate)")
         attributes[key] = item
     return attributes
 

@@ -217,6 +217,7 @@ class EdgeVectorStore:
                 return
             shard = self._shard(name)
             self._call(shard.optimize)
+            self._call(shard.flush)  # also removes the folders of segments the optimize replaced
 
     def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
         """Every point's id and payload."""

@@ -27,6 +27,10 @@ def test_parses_lists_commas_prices_and_stock() -> None:
         ({"price_max": ["-3"]}, ">= 0"),
         ({"in_stock": ["sometimes"]}, "in_stock"),
         ({"price_min": ["1", "2"]}, "once"),
+        ({"attr.code": [2**63]}, "integer between"),  # a Qdrant filter matches signed 64-bit only
+        ({"attr.code": ["red\ud800"]}, "not valid Unicode"),
+        ({"category": ["Milk\udfff"]}, "not valid Unicode"),
+        ({"name": ["\ud800"]}, "name must be non-empty text"),
     ],
 )
 def test_bad_filters_are_rejected_with_a_reason(values: dict[str, list[object]], message: str) -> None:
@@ -77,6 +81,12 @@ def test_attribute_and_name_fields_parse_with_typed_alternatives() -> None:
         parse_filters({"name": [" "]})
     with pytest.raises(InvalidRequest, match="string, integer or boolean"):
         parse_filters({"attr.fat": [1.5]})
+
+
+def test_query_string_digits_beyond_64_bits_match_as_text_only() -> None:
+    parsed = parse_filters({"attr.code": [str(2**64)], "attr.size": ["42"]})
+    assert dict(parsed.attributes) == {"code": (str(2**64),), "size": ("42", 42)}
+    to_qdrant_filter(parsed)  # translatable: no integer the engine would refuse
 
 
 def test_qdrant_translation_covers_each_field() -> None:

@@ -100,35 +100,38 @@ def graph_segments(shard_folder: Path) -> set[str]:
 def test_a_sale_on_a_third_of_the_points_rebuilds_no_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Thresholds scaled down from 20,000 to 1,200 points, so 3,000 small points get a graph.
+    # Thresholds scaled down from 20,000 to 1,200 points, so 2,000 small points get a graph.
     monkeypatch.setattr(vectors_edge, "EXACT_SEARCH_MAX_POINTS", 1200)
     monkeypatch.setattr(vectors_edge, "UNINDEXED_MAX_POINTS", 1200)
     rng = np.random.default_rng(3)
-    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    vectors = rng.normal(size=(2000, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     store = EdgeVectorStore.embedded_at(tmp_path / "edge")
     name = store.collection_name("sale")
+    folder = tmp_path / "edge" / name
     store.ensure_collection(name, 8)
-    store.upsert(name, [IndexPoint(i, vectors[i], {"product_id": i, "price": 1.0}) for i in range(3000)])
+    store.upsert(name, [IndexPoint(i, vectors[i], {"product_id": i, "price": 1.0}) for i in range(2000)])
     store.optimize(name)
-    graphs = graph_segments(tmp_path / "edge" / name)
-    assert graphs, "3,000 points above the scaled threshold should have an HNSW graph"
+    graphs = graph_segments(folder)
+    assert graphs, "2,000 points above the scaled threshold should have an HNSW graph"
 
     # A new price is a write to an indexed field: the points move out of their graph segment.
-    on_sale = list(range(0, 3000, 3))
+    on_sale = list(range(0, 2000, 3))  # 667: a third, and fewer than 1,200
     store.update_payloads(name, [PayloadUpdate(on_sale, {"price": 2.0})])
     store.optimize(name)
-    assert graph_segments(tmp_path / "edge" / name) == graphs  # a third moved: nothing rebuilt
+    assert graph_segments(folder) == graphs  # nothing rebuilt
     hits = store.search_products(name, vectors[0], SearchFilter(price_min=Decimal(2)), 1000)
     assert sorted(hit.product_id for hit in hits) == on_sale
-    for i in (0, 1, 2, 1500, 2998, 2999):  # moved or not, each point is still its own nearest
+    for i in (0, 1, 2, 1000, 1998, 1999):  # moved or not, each point is still its own nearest
         assert store.search_products(name, vectors[i], SearchFilter(), 1)[0].image_id == i
 
-    store.update_payloads(name, [PayloadUpdate(list(range(1, 3000, 3)), {"price": 3.0})])
+    # 400 more: 1,067 moved, more than half of the graph though still fewer than 1,200.
+    more = list(range(1, 1200, 3))
+    store.update_payloads(name, [PayloadUpdate(more, {"price": 3.0})])
     store.optimize(name)
-    assert graph_segments(tmp_path / "edge" / name) - graphs  # two thirds moved: a graph is rebuilt
-    hits = store.search_products(name, vectors[1], SearchFilter(price_min=Decimal(3)), 1000)
-    assert sorted(hit.product_id for hit in hits) == list(range(1, 3000, 3))
+    assert graphs - graph_segments(folder)  # the graph segment was rebuilt
+    hits = store.search_products(name, vectors[1], SearchFilter(price_min=Decimal(2)), 2000)
+    assert sorted(hit.product_id for hit in hits) == sorted(on_sale + more)
     store.close()
 
 
