@@ -50,7 +50,7 @@ EXACT_SEARCH_MAX_POINTS = 20_000
 # Edge's default (10 MB of vectors: ~2,000 points at 1,280-d) re-indexed after every sale.
 UNINDEXED_MAX_POINTS = EXACT_SEARCH_MAX_POINTS
 # Share of a graph segment's points that may have moved out before the segment is rebuilt
-# (Edge's default 0.2). Half of 30k points moved: search p99 12.4 ms (docs/performance.md).
+# (Edge's default 0.2). Half of 30k points moved: search p99 17.3 ms (docs/performance.md).
 DELETED_THRESHOLD = 0.5
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
