@@ -30,7 +30,8 @@ import numpy as np
 
 from .errors import Unavailable
 from .filters import SearchFilter
-from .vector_index import VectorIndex
+from .settings import Settings
+from .vector_index import VectorIndex, open_embedded_store
 from .vectors import IndexPoint, PayloadUpdate, PointState, ProductHit
 
 # The VectorIndex methods a worker may call; point_states is served as a list (a generator
@@ -265,9 +266,6 @@ class RemoteStore:
 
 def main() -> None:
     """Open the embedded store named by the settings and serve it at VITRINE_STORE_ADDRESS."""
-    from .settings import Settings
-    from .vector_index import open_embedded_store
-
     settings = Settings.from_env()
     if settings.qdrant_url or not settings.store_address or not settings.store_authkey:
         raise SystemExit("needs VITRINE_STORE_ADDRESS and VITRINE_STORE_AUTHKEY, and no QDRANT_URL")

@@ -9,7 +9,8 @@ import numpy as np
 
 from .filters import SearchFilter
 from .settings import Settings
-from .vectors import IndexPoint, PayloadUpdate, PointState, ProductHit
+from .vectors import IndexPoint, PayloadUpdate, PointState, ProductHit, VectorStore
+from .vectors_edge import EdgeVectorStore
 
 
 class VectorIndex(Protocol):
@@ -61,9 +62,6 @@ class VectorIndex(Protocol):
 
 def open_embedded_store(settings: Settings) -> VectorIndex:
     """The embedded engine under the data dir that the settings name (Edge, or local mode)."""
-    from .vectors import VectorStore
-    from .vectors_edge import EdgeVectorStore
-
     if settings.embedded_engine == "local":
         return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
     return EdgeVectorStore.embedded_at(settings.edge_path, prefix=settings.collection_prefix)

@@ -360,8 +360,9 @@ class EdgeVectorStore:
                 folder = self._folder(name)
                 if not (folder / CONFIG_FILE).exists():
                     raise VitrineError(f"collection {name!r} does not exist")
-                size = self._dimension(name)
-                if size is not None and not _has_our_optimizers(self._stored_config(name), size):
+                stored = self._stored_config(name)
+                size = _dimension_of(stored)
+                if size is not None and not _has_our_optimizers(stored, size):
                     # A shard made by an earlier version: Edge stores the new settings on load.
                     config = edge_config(size)
                     shard = self._call(lambda: edge.EdgeShard.load(str(folder), config))
@@ -378,8 +379,7 @@ class EdgeVectorStore:
         return dict(json.loads((self._folder(name) / CONFIG_FILE).read_text()))
 
     def _dimension(self, name: str) -> int | None:
-        size = self._stored_config(name).get("vectors", {}).get("", {}).get("size")
-        return int(size) if size is not None else None
+        return _dimension_of(self._stored_config(name))
 
     @staticmethod
     def _call(operation: Callable[[], T]) -> T:
@@ -412,6 +412,11 @@ def edge_config(dimension: int) -> edge.EdgeConfig:
 def _indexing_threshold(dimension: int) -> int:
     # Edge counts this in kilobytes of float32 vectors per segment (rounded up: the budget fits).
     return -(-UNINDEXED_MAX_POINTS * dimension * 4 // 1024)
+
+
+def _dimension_of(stored: dict[str, Any]) -> int | None:
+    size = stored.get("vectors", {}).get("", {}).get("size")
+    return int(size) if size is not None else None
 
 
 def _has_our_optimizers(stored: dict[str, Any], dimension: int) -> bool:
