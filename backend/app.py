@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from .api import register_api
-from .services import Services, build_services
-from .settings import Settings
+from backend.api import register_api
+from backend.settings import Settings
+from backend.wiring import Services, build_services
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Flask:

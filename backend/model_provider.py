@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from backend.errors import Unavailable
 from embedder import Embedder, ModelLoadError, load_embedder
 from embedder.registry import Backend
-
-from .errors import Unavailable
 
 
 class ModelProvider:

@@ -46,14 +46,15 @@ import numpy as np
 import qdrant_edge as edge
 from sqlalchemy import insert, inspect, text, update
 
-from backend import catalog, vectors_edge
-from backend.database import create_database_engine, downgrade_schema, transaction, upgrade_schema
-from backend.filters import SearchFilter
-from backend.models import Product, ProductImage
-from backend.services import build_services
+from backend.catalog import queries as catalog
+from backend.catalog.database import create_database_engine, downgrade_schema, transaction, upgrade_schema
+from backend.catalog.schema import Product, ProductImage
+from backend.filters.search_filter import SearchFilter
 from backend.settings import Settings
-from backend.sync import point_payload
-from backend.vectors import IndexPoint, PayloadUpdate
+from backend.sync.service import point_payload
+from backend.vectors import edge_store as vectors_edge
+from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate
+from backend.wiring import build_services
 
 
 def main() -> None:

@@ -48,9 +48,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import numpy.typing as npt
 
-from backend.filters import SearchFilter
-from backend.vectors import IndexPoint, ProductHit, VectorStore
-from backend.vectors_edge import RECOMMEND_EF, SEARCH_EF, EdgeVectorStore
+from backend.filters.search_filter import SearchFilter
+from backend.vectors.edge_store import RECOMMEND_EF, SEARCH_EF, EdgeVectorStore
+from backend.vectors.qdrant_client_store import IndexPoint, ProductHit, VectorStore
 
 ROOT = Path(__file__).resolve().parents[1]
 GROCERY_TRAIN = ROOT.parent / "shared" / "datasets" / "grocery-store" / "dataset" / "train"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import admin, health, products, search
-from .errors import register_error_handlers
+from backend.api import admin, health, products, search
+from backend.api.errors import register_error_handlers
 
 
 def register_api(app: Flask) -> None:

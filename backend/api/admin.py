@@ -6,9 +6,9 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
-from .requests import json_body, services, uploaded_image
-from .serializers import serialize_image, serialize_product
+from backend.api.requests import json_body, services, uploaded_image
+from backend.api.serializers import serialize_image, serialize_product
+from backend.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 BULK_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")

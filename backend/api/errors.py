@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from ..errors import Unavailable, VitrineError
+from backend.errors import Unavailable, VitrineError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify
 
-from ..database import check_database
-from ..errors import Unavailable
-from .requests import services
+from backend.api.requests import services
+from backend.catalog.database import check_database
+from backend.errors import Unavailable
 
 blueprint = Blueprint("health", __name__)
 

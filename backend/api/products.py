@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from .requests import parse_int, services
-from .serializers import serialize_product
+from backend.api.requests import parse_int, services
+from backend.api.serializers import serialize_product
 
 blueprint = Blueprint("products", __name__)
 MAX_PAGE = 200

@@ -9,11 +9,11 @@ from flask import current_app, request
 from PIL import Image
 from werkzeug.datastructures import MultiDict
 
-from ..catalog import FACET_FIELDS
-from ..errors import InvalidRequest, UnsupportedMediaType
-from ..filters import SearchFilter, filter_values_from_json, parse_filters
-from ..search import Page
-from ..services import Services
+from backend.catalog.queries import FACET_FIELDS
+from backend.errors import InvalidRequest, UnsupportedMediaType
+from backend.filters.search_filter import SearchFilter, filter_values_from_json, parse_filters
+from backend.search.service import Page
+from backend.wiring import Services
 
 DEFAULT_LIMIT = 10
 PAGE_FIELDS = ("offset", "limit", "min_score", "facets")

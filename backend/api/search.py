@@ -7,10 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..errors import InvalidRequest
-from ..filters import SearchFilter
-from ..search import SearchResults
-from .requests import (
+from backend.api.requests import (
     decode_image,
     facet_fields,
     json_body,
@@ -21,7 +18,10 @@ from .requests import (
     uploaded_image,
     uploads,
 )
-from .serializers import serialize_results
+from backend.api.serializers import serialize_results
+from backend.errors import InvalidRequest
+from backend.filters.search_filter import SearchFilter
+from backend.search.service import SearchResults
 
 blueprint = Blueprint("search", __name__)
 STRATEGIES = ("average_vector", "best_score")

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import url_for
 
-from ..models import Product, ProductImage
-from ..search import SearchResults
+from backend.catalog.schema import Product, ProductImage
+from backend.search.service import SearchResults
 
 
 def serialize_image(image: ProductImage) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from backend.app import create_app
-from backend.database import create_database_engine, upgrade_schema
+from backend.catalog.database import create_database_engine, upgrade_schema
 from backend.model_provider import ModelProvider
-from backend.services import Services, build_services
 from backend.settings import Settings
+from backend.wiring import Services, build_services
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 ADMIN_TOKEN = "test-admin-token"

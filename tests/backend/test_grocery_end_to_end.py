@@ -16,12 +16,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from backend.app import create_app
-from backend.catalog_import import import_catalog
-from backend.database import upgrade_schema
-from backend.grocery_catalog import read_classes, read_split, write_grocery_catalog
+from backend.catalog.database import upgrade_schema
+from backend.catalog.file_import import import_catalog
+from backend.demo.grocery_catalog import read_classes, read_split, write_grocery_catalog
 from backend.model_provider import ModelProvider
-from backend.services import build_services
 from backend.settings import Settings
+from backend.wiring import build_services
 from tests.backend.conftest import ADMIN_TOKEN
 from tests.conftest import create_postgres_database, drop_postgres_database
 

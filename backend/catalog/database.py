@@ -1,0 +1,101 @@
+"""Database engine and sessions, and schema migration through Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+import migrations
+from backend.errors import Conflict, Unavailable
+from backend.json_values import decode_json
+
+
+def create_database_engine(url: str) -> Engine:
+    """Create an engine for the URL; SQLite files get foreign keys and WAL turned on."""
+    if ensure_sqlite_folder(url):
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=decode_json)
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=decode_json)
+
+
+def ensure_sqlite_folder(url: str) -> bool:
+    """Create the folder of a SQLite file URL; returns whether the URL is SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def _configure_sqlite(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory whose objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the project's migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_schema(url: str, revision: str = "head") -> None:
+    """Bring the schema up to a revision (head by default)."""
+    ensure_sqlite_folder(url)
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade_schema(url: str, revision: str) -> None:
+    """Take the schema down to a revision ("base" removes everything)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def check_database(engine: Engine) -> None:
+    """Raise Unavailable unless the database answers a trivial query."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        raise Unavailable(f"database unreachable: {type(error).__name__}") from error
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise Conflict unless the database schema is at the newest migration."""
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as error:
+        raise Unavailable(f"database unreachable: {type(error).__name__}") from error
+    if current != head:
+        raise Conflict(
+            f"the database schema is at {current or 'nothing'}, the code needs {head}; run `vitrine migrate`"
+        )

@@ -1,0 +1,73 @@
+"""Content-addressed storage of product images on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from backend.errors import InvalidRequest, PayloadTooLarge
+from embedder import ImageLoadError, ImageTooLargeError, load_image
+
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image accepted into the store."""
+
+    content_hash: str
+    storage_key: str
+    width: int
+    height: int
+
+
+class ImageStore:
+    """Keeps each distinct image once, under the SHA-256 of its bytes."""
+
+    def __init__(self, root: Path, *, max_pixels: int) -> None:
+        self.root = root
+        self.max_pixels = max_pixels
+
+    def put(self, data: bytes, *, name: str) -> StoredImage:
+        """Validate that the bytes are a usable image and store them (idempotent)."""
+        image = self.decode(data, name=name)
+        content_hash = hashlib.sha256(data).hexdigest()
+        storage_key = f"{content_hash[:2]}/{content_hash}{_extension(data)}"
+        target = self.root / storage_key
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename so a reader never sees half a file.
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
+                handle.write(data)
+                temporary = Path(handle.name)
+            os.replace(temporary, target)
+        return StoredImage(content_hash, storage_key, image.width, image.height)
+
+    def decode(self, data: bytes, *, name: str) -> Image.Image:
+        """Decode bytes into an RGB image, mapping failures to request errors."""
+        try:
+            return load_image(data, name=name, max_pixels=self.max_pixels)
+        except ImageTooLargeError as error:
+            raise PayloadTooLarge(str(error)) from error
+        except ImageLoadError as error:
+            raise InvalidRequest(str(error)) from error
+
+    def path(self, storage_key: str) -> Path:
+        """Where a stored image lives on disk."""
+        return self.root / storage_key
+
+    def load(self, storage_key: str) -> Image.Image:
+        """Load a stored image as RGB."""
+        return load_image(self.path(storage_key), max_pixels=self.max_pixels)
+
+
+def _extension(data: bytes) -> str:
+    # Opening is lazy: this reads the header only.
+    with Image.open(io.BytesIO(data)) as image:
+        return EXTENSIONS.get(image.format or "", ".img")

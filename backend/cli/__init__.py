@@ -1,0 +1,5 @@
+"""The `vitrine` command line."""
+
+from backend.cli.commands import main
+
+__all__ = ["main"]

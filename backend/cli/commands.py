@@ -1,0 +1,370 @@
+"""The `vitrine` command: migrate, import, sync, search, serve, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backend.catalog.database import require_current_schema, upgrade_schema
+from backend.catalog.file_import import ImportFailed, import_catalog
+from backend.demo.grocery_catalog import write_grocery_catalog
+from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
+from backend.errors import VitrineError
+from backend.filters.search_filter import SearchFilter
+from backend.search.service import Page, SearchResults
+from backend.settings import Settings
+from backend.wiring import Services, build_services
+
+
+@contextmanager
+def opened_services(model: str | None = None) -> Iterator[Services]:
+    """Services from the environment; domain errors end the command with their message."""
+    settings = Settings.from_env()
+    if model:
+        settings = settings.with_overrides(model=model)
+    services = build_services(settings)
+    try:
+        yield services
+    except VitrineError as error:
+        raise click.ClickException(error.message) from error
+    finally:
+        services.close()
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter flags shared by the search commands."""
+    options = [
+        click.option("--category", multiple=True, help="Keep these categories (repeatable)."),
+        click.option("--brand", multiple=True, help="Keep these brands (repeatable)."),
+        click.option("--price-min", type=Decimal, default=None),
+        click.option("--price-max", type=Decimal, default=None),
+        click.option("--in-stock/--any-stock", default=None, help="Only products in stock."),
+        click.option("--limit", type=int, default=5, show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_filter(options: dict[str, Any]) -> SearchFilter:
+    """A filter from the shared flags."""
+    return SearchFilter(
+        categories=tuple(options["category"]),
+        brands=tuple(options["brand"]),
+        price_min=options["price_min"],
+        price_max=options["price_max"],
+        in_stock=options["in_stock"],
+    )
+
+
+@click.group()
+def main() -> None:
+    """Vitrine: visual product search. Settings come from the environment (see README)."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the catalog schema (Alembic, to head)."""
+    settings = Settings.from_env()
+    upgrade_schema(settings.database_url)
+    click.echo(f"schema up to date: {_redact(settings.database_url)}")
+
+
+@main.command(name="import")
+@click.argument("catalog_file", type=click.Path(path_type=Path))
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder that image paths are relative to (default: the file's folder).",
+)
+def import_command(catalog_file: Path, images_dir: Path | None) -> None:
+    """Import products from a .jsonl or .csv file; all rows or none."""
+    with opened_services() as services:
+        require_current_schema(services.engine)
+        try:
+            report = import_catalog(services.sessions, services.images, catalog_file, images_dir)
+        except ImportFailed as failure:
+            for problem in failure.problems:
+                click.echo(f"{catalog_file}:{problem.line}: {problem.message}", err=True)
+            raise
+        click.echo(
+            f"imported {catalog_file}: {report.created} created, {report.updated} updated, "
+            f"{report.images_added} images added"
+        )
+
+
+@main.command()
+@click.option("--model", default=None, help="Model name, `arch:weights.pth` or checkpoint path.")
+@click.option("--check", is_flag=True, help="Only report drift between catalog and index; exit 1 if any.")
+@click.option(
+    "--repair", is_flag=True, help="Fix any drift (the same as a plain sync, which always repairs)."
+)
+@click.option(
+    "--activate/--no-activate",
+    default=True,
+    help="Switch search to the model's collection once it is complete (default) or only build it.",
+)
+def sync(model: str | None, check: bool, repair: bool, activate: bool) -> None:
+    """Embed new images and bring the vector index in line with the catalog.
+
+    With --model, build (or update) that model's collection beside the live one; search
+    keeps using the live one until the new one is complete, then switches in one step.
+    """
+    if check and repair:
+        raise click.UsageError("--check and --repair exclude each other")
+    with opened_services() as services:
+        require_current_schema(services.engine)
+        if check:
+            drift = services.sync.check(model).drift()
+            click.echo(json.dumps(drift, indent=2))
+            if any(drift.values()):
+                raise SystemExit(1)
+            return
+        report = services.sync.run(progress=_print_progress, model_spec=model, activate=activate)
+        click.echo(json.dumps(report.to_dict(), indent=2))
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@filter_options
+def search(image: Path, **options: Any) -> None:
+    """Search products by a photo."""
+    with opened_services() as services:
+        picture = services.images.decode(image.read_bytes(), name=str(image))
+        matches = services.search.search_by_image(
+            picture, build_filter(options), Page(limit=options["limit"])
+        )
+        _print_matches(matches)
+
+
+@main.command()
+@click.argument("product_id", type=int)
+@filter_options
+def similar(product_id: int, **options: Any) -> None:
+    """Products that look like a given product."""
+    with opened_services() as services:
+        matches = services.search.similar_products(
+            product_id, build_filter(options), Page(limit=options["limit"])
+        )
+        _print_matches(matches)
+
+
+# gunicorn's default access log line, plus the request's duration and the worker that served it.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms pid=%(p)s'
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", type=int, default=None, help="Default: 1 embedded, 2 with a server.")
+@click.option("--threads", type=int, default=4, show_default=True)
+def serve(bind: str, workers: int | None, threads: int) -> None:
+    """Serve the HTTP API with gunicorn.
+
+    With the embedded engine and more than one worker, a store process owns the engine's
+    folder and the workers call it over a socket (backend/store_server.py).
+    """
+    settings = Settings.from_env()
+    embedded = not settings.qdrant_url
+    if workers is None:
+        workers = 1 if embedded else 2
+    arguments = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+        "backend.app:create_app()",
+    ]
+    if not embedded or workers == 1:
+        os.execvp(arguments[0], arguments)
+    raise SystemExit(_serve_with_store_process(arguments))
+
+
+def _serve_with_store_process(gunicorn_arguments: list[str]) -> int:
+    """Run gunicorn beside a store process; restart the store if it dies, stop it after gunicorn."""
+    folder = Path(tempfile.mkdtemp(prefix="vitrine-store-"))  # short: a socket path allows ~100 chars
+    address = folder / "store.sock"
+    environment = {
+        **os.environ,
+        "VITRINE_STORE_ADDRESS": str(address),
+        "VITRINE_STORE_AUTHKEY": secrets.token_hex(32),
+    }
+    stop_requested: list[int] = []
+    server: subprocess.Popen[bytes] | None = None
+    store: subprocess.Popen[bytes] | None = None
+
+    def forward(number: int, _frame: Any) -> None:
+        stop_requested.append(number)
+        if server is not None:
+            server.send_signal(number)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        store = _start_store(environment, address)
+        if stop_requested:
+            return 0
+        server = subprocess.Popen(gunicorn_arguments, env=environment)
+        while (code := server.poll()) is None:
+            if store.poll() is not None:  # workers reconnect on their next call; 503 meanwhile
+                click.echo(f"vector store process exited ({store.returncode}); starting another", err=True)
+                store = _start_store(environment, address)
+            time.sleep(0.5)
+        return code
+    finally:
+        if server is not None and server.poll() is None:
+            server.terminate()
+            server.wait()
+        if store is not None:
+            store.terminate()  # it closes the store (flush, release the folder lock) and exits
+            try:
+                store.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                store.kill()
+                store.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_store(environment: dict[str, str], address: Path) -> subprocess.Popen[bytes]:
+    """Start `python -m backend.store_server` and wait until it listens."""
+    address.unlink(missing_ok=True)  # left behind by a store process that was killed
+    # Its own session: a terminal's Ctrl-C reaches gunicorn, and the store stops only after it
+    # (and by itself if this process dies).
+    store = subprocess.Popen(
+        [sys.executable, "-m", "backend.vectors.store_process"], env=environment, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not address.exists():
+        if store.poll() is not None:
+            raise click.ClickException(f"the vector store process exited with status {store.returncode}")
+        if time.monotonic() > deadline:
+            store.kill()
+            raise click.ClickException("the vector store process did not start within 120 s")
+        time.sleep(0.05)
+    return store
+
+
+@main.command(name="sample-catalog")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def sample_catalog(folder: Path) -> None:
+    """Write the generated sample catalog (images + catalog.jsonl) into a folder."""
+    path = write_sample_catalog(folder)
+    click.echo(f"wrote {path} (images in {folder / 'images'})")
+
+
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def evaluate(arguments: tuple[str, ...]) -> None:
+    """Measure retrieval quality of a model (Recall@K, mAP, NDCG); see `vitrine evaluate --help`."""
+    from embedder.evaluate import main as evaluate_main
+
+    raise SystemExit(evaluate_main(list(arguments)))
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def train(arguments: tuple[str, ...]) -> None:
+    """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`."""
+    from embedder.train import main as train_main
+
+    train_main(list(arguments))
+
+
+@main.command(name="grocery-catalog")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--shop-photos", type=int, default=3, show_default=True, help="Train photos per product.")
+def grocery_catalog(dataset: Path, output: Path, shop_photos: int) -> None:
+    """Write a catalog file from the Grocery Store data set's `dataset/` folder."""
+    path = write_grocery_catalog(dataset, output, shop_photos=shop_photos)
+    click.echo(f"wrote {path}; import it with --images {dataset}")
+
+
+@main.command()
+def demo() -> None:
+    """Set up the embedded default, load the sample catalog and run a few searches."""
+    settings = Settings.from_env()
+    sample = settings.data_dir / "sample-catalog"
+    catalog_file = write_sample_catalog(sample)
+    upgrade_schema(settings.database_url)
+    click.echo(f"catalog database: {_redact(settings.database_url)}")
+    click.echo(f"vector store: {settings.vector_store_location}")
+    with opened_services() as services:
+        report = import_catalog(services.sessions, services.images, catalog_file, sample / "images")
+        click.echo(f"imported {report.created} new / {report.updated} existing products")
+        sync_report = services.sync.run()
+        click.echo(
+            f"sync into {sync_report.collection}: {sync_report.embedded} embedded, "
+            f"{sync_report.payload_updated} payloads updated, {sync_report.unchanged} unchanged"
+        )
+        query = write_query_photo(sample, "STA-RED")
+        picture = services.images.decode(query.read_bytes(), name=str(query))
+        run = services.search
+        _section(f"search by photo {query.name} (a red star shot in a shop)")
+        _print_matches(run.search_by_image(picture, SearchFilter(), Page(limit=5)))
+        _section("same photo, category filter: only circles")
+        _print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), Page(limit=5)))
+        _section("same photo, price between 10 and 25, in stock")
+        price_filter = SearchFilter(price_min=Decimal(10), price_max=Decimal(25), in_stock=True)
+        _print_matches(run.search_by_image(picture, price_filter, Page(limit=5)))
+        first = run.search_by_image(picture, SearchFilter(), Page(limit=1)).matches[0].product
+        _section(f"products similar to product {first.id} ({first.sku})")
+        _print_matches(run.similar_products(first.id, SearchFilter(), Page(limit=5)))
+
+
+def _section(title: str) -> None:
+    click.echo(f"\n== {title}")
+
+
+def _print_matches(results: SearchResults) -> None:
+    matches = results.matches
+    if not matches:
+        click.echo("  (no results)")
+    for rank, match in enumerate(matches, start=1):
+        product = match.product
+        stock = "in stock" if product.in_stock else "sold out"
+        click.echo(
+            f"  {rank}. {product.sku:<8} {product.name:<24} {product.category:<9} "
+            f"{product.brand:<8} {product.price:>7} {product.currency} {stock:<8} "
+            f"score={match.score:.3f}"
+        )
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    click.echo(f"  {stage}: {done}/{total}", err=True)
+
+
+def _redact(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + separator + rest

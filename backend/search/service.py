@@ -1,0 +1,237 @@
+"""Search: by image, similar products, recommendations; results hydrated from the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.catalog import live_collections as search_indexes
+from backend.catalog import queries as catalog
+from backend.catalog.schema import Product
+from backend.errors import Conflict, InvalidRequest
+from backend.filters.search_filter import SearchFilter
+from backend.model_provider import ModelProvider
+from backend.vectors.qdrant_client_store import ProductHit
+from backend.vectors.store import VectorIndex
+from embedder import Embedder
+
+# Extra groups asked of the index, so results dropped by the catalog check (a product
+# deleted or changed since the last sync) rarely leave a page short.
+OVERFETCH = 10
+# Deepest result a page may reach (offset + limit): grouped search has no cursor, so each
+# page re-asks for everything before it.
+MAX_WINDOW = 1000
+# Weight of each older item in "recently viewed": the newest counts 1, the one before 0.7, ...
+SESSION_DECAY = 0.7
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of the ranking to return, and the lowest score worth returning."""
+
+    offset: int = 0
+    limit: int = 10
+    min_score: float | None = None
+
+
+@dataclass(frozen=True)
+class ProductMatch:
+    """One product in a result list, with the image that matched best."""
+
+    product: Product
+    score: float
+    image_id: int
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of products, best first."""
+
+    matches: list[ProductMatch]
+    page: Page
+    next_offset: int | None
+
+
+class SearchService:
+    """Turns search requests into vector queries and joins the hits with catalog rows."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: VectorIndex,
+        models: ModelProvider,
+        *,
+        max_results: int,
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.models = models
+        self.max_results = max_results
+
+    def collection(self) -> str:
+        """The collection search uses now."""
+        return self.active()[0]
+
+    def active(self) -> tuple[str, Embedder]:
+        """The active collection and the model whose vectors it holds.
+
+        Read from the catalog database on every request, so a model switch made by another
+        process (a sync job) takes effect at once, as one consistent pair.
+        """
+        with self.sessions() as session:
+            index = search_indexes.active_index(session)
+        embedder = self.models.get(index.model_spec if index else None)
+        collection = index.collection if index else self.store.collection_name(embedder.info.key)
+        return collection, embedder
+
+    def search_by_image(self, image: Image.Image, search_filter: SearchFilter, page: Page) -> SearchResults:
+        """Products whose photos look most like the given image."""
+        self._check_page(page)
+        collection, embedder = self._existing_collection()
+        vector = embedder.embed([image])[0]
+        return self._vector_query(collection, vector, search_filter, page)
+
+    def similar_products(self, product_id: int, search_filter: SearchFilter, page: Page) -> SearchResults:
+        """Products that look like this one (the mean of its image vectors), excluding itself."""
+        self._check_page(page)
+        self._require_products([product_id])
+        collection, _embedder = self._existing_collection()
+        query = _unit(self._product_vectors(collection, [product_id])[product_id])
+        return self._vector_query(collection, query, search_filter.excluding([product_id]), page)
+
+    def recommend(
+        self,
+        positive: Sequence[int],
+        negative: Sequence[int],
+        search_filter: SearchFilter,
+        page: Page,
+        *,
+        best_score: bool = False,
+        positive_images: Sequence[Image.Image] = (),
+    ) -> SearchResults:
+        """Products like the positive examples (ids or photos) and unlike the negative ones."""
+        self._check_page(page)
+        if not positive and not positive_images:
+            raise InvalidRequest(
+                "give at least one positive product id or image", details={"field": "positive"}
+            )
+        overlap = set(positive) & set(negative)
+        if overlap:
+            raise InvalidRequest(
+                f"product(s) {sorted(overlap)} are both positive and negative", details={"field": "negative"}
+            )
+        self._require_products([*positive, *negative])
+        collection, embedder = self._existing_collection()
+        points = self._indexed_points(collection, [*positive, *negative])
+        positives: list[int | np.ndarray] = [point for pid in positive for point in points[pid]]
+        if positive_images:
+            positives.extend(embedder.embed(list(positive_images)))
+        negatives = [point for pid in negative for point in points[pid]]
+        narrowed = search_filter.excluding([*positive, *negative])
+        hits = self.store.recommend_products(
+            collection,
+            positives,
+            negatives,
+            narrowed,
+            page.offset + page.limit + OVERFETCH,
+            best_score=best_score,
+            score_threshold=page.min_score,
+        )
+        return self._hydrate(hits, narrowed, page)
+
+    def for_session(self, viewed: Sequence[int], search_filter: SearchFilter, page: Page) -> SearchResults:
+        """Recommendations from recently viewed products (newest first), excluding them."""
+        self._check_page(page)
+        if not viewed:
+            raise InvalidRequest("viewed must list at least one product id", details={"field": "viewed"})
+        self._require_products(viewed)
+        collection, _embedder = self._existing_collection()
+        vectors = self._product_vectors(collection, viewed)
+        weights = [SESSION_DECAY**age for age in range(len(viewed))]
+        weighted = np.sum(
+            [weight * _unit(vectors[pid]) for weight, pid in zip(weights, viewed, strict=True)], axis=0
+        )
+        query = _unit(weighted)
+        return self._vector_query(collection, query, search_filter.excluding(viewed), page)
+
+    def facets(self, search_filter: SearchFilter, fields: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Product counts per value of each field, over the products that pass the filter."""
+        with self.sessions() as session:
+            return catalog.count_facets(session, search_filter, fields)
+
+    def _vector_query(
+        self, collection: str, vector: np.ndarray, search_filter: SearchFilter, page: Page
+    ) -> SearchResults:
+        hits = self.store.search_products(
+            collection,
+            vector,
+            search_filter,
+            page.offset + page.limit + OVERFETCH,
+            score_threshold=page.min_score,
+        )
+        return self._hydrate(hits, search_filter, page)
+
+    def _product_vectors(self, collection: str, product_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The mean stored vector of each product (404 if unknown, 409 if not indexed)."""
+        points = self._indexed_points(collection, product_ids)
+        stored = self.store.vectors(collection, [point for ids in points.values() for point in ids])
+        return {pid: np.mean([stored[point] for point in ids], axis=0) for pid, ids in points.items()}
+
+    def _indexed_points(self, collection: str, product_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Indexed point ids of each (existing) product; a product with none is a 409."""
+        with self.sessions() as session:
+            images = catalog.image_ids_by_product(session, product_ids)
+        indexed = set(self.store.vectors(collection, [i for ids in images.values() for i in ids]))
+        points = {pid: [i for i in ids if i in indexed] for pid, ids in images.items()}
+        unindexed = [pid for pid, ids in points.items() if not ids]
+        if unindexed:
+            raise Conflict(
+                f"product(s) {unindexed} have no indexed images yet; add images and run sync",
+                details={"product_ids": unindexed},
+            )
+        return points
+
+    def _require_products(self, product_ids: Sequence[int]) -> None:
+        with self.sessions() as session:
+            catalog.require_products(session, product_ids)
+
+    def _check_page(self, page: Page) -> None:
+        if not 1 <= page.limit <= self.max_results:
+            raise InvalidRequest(
+                f"limit must be between 1 and {self.max_results}", details={"field": "limit"}
+            )
+        if page.offset < 0 or page.offset + page.limit > MAX_WINDOW:
+            raise InvalidRequest(f"offset + limit must be at most {MAX_WINDOW}", details={"field": "offset"})
+        if page.min_score is not None and not -1.0 <= page.min_score <= 1.0:
+            raise InvalidRequest("min_score must be between -1 and 1", details={"field": "min_score"})
+
+    def _existing_collection(self) -> tuple[str, Embedder]:
+        collection, embedder = self.active()
+        if not self.store.has_collection(collection):
+            raise Conflict(
+                "the search index is empty for this model; import a catalog and run sync",
+                details={"collection": collection},
+            )
+        return collection, embedder
+
+    def _hydrate(self, hits: list[ProductHit], search_filter: SearchFilter, page: Page) -> SearchResults:
+        with self.sessions() as session:
+            products = catalog.get_products(session, [hit.product_id for hit in hits])
+        matches = []
+        for hit in hits:
+            product = products.get(hit.product_id)
+            # The catalog is the truth: a product changed or deleted since the last sync
+            # must not slip through a filter on stale index data.
+            if product is not None and search_filter.matches(product, product.id):
+                matches.append(ProductMatch(product, hit.score, hit.image_id))
+        end = page.offset + page.limit
+        next_offset = end if len(matches) > end and end < MAX_WINDOW else None
+        return SearchResults(matches[page.offset : end], page, next_offset)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)

@@ -1,0 +1,422 @@
+"""The vector store: the only module that talks to Qdrant.
+
+One facade over Qdrant's embedded engine (a folder on disk, one process at a time) and a
+Qdrant server or cluster (by URL). Points are product images: the point id is the image id
+and the payload carries the product fields that filters need.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from backend.errors import Conflict, Unavailable, VitrineError
+from backend.filters.search_filter import SearchFilter
+
+T = TypeVar("T")
+
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
+    "product_id": models.PayloadSchemaType.INTEGER,
+    "image_id": models.PayloadSchemaType.INTEGER,
+    "sku": models.PayloadSchemaType.KEYWORD,
+    "category": models.PayloadSchemaType.KEYWORD,
+    "brand": models.PayloadSchemaType.KEYWORD,
+    "price": models.PayloadSchemaType.FLOAT,
+    "in_stock": models.PayloadSchemaType.BOOL,
+    "currency": models.PayloadSchemaType.KEYWORD,
+    "model": models.PayloadSchemaType.KEYWORD,
+    "content_hash": models.PayloadSchemaType.KEYWORD,
+}
+# Filters that leave at most this many points are answered by exact search.
+EXACT_SEARCH_BELOW = 20_000
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    """One vector to write, with its payload."""
+
+    id: int
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+
+class PointState(NamedTuple):
+    """What the index holds for one point: its whole payload, enough to tell whether it is current."""
+
+    id: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, point_id: int, payload: dict[str, Any] | None) -> PointState:
+        """The state of a point read back with its payload."""
+        return cls(point_id, payload or {})
+
+    @property
+    def content_hash(self) -> str | None:
+        """Digest of the image bytes the vector was computed from."""
+        return self.payload.get("content_hash")
+
+    @property
+    def model(self) -> str | None:
+        """Key of the model that computed the vector."""
+        return self.payload.get("model")
+
+
+@dataclass(frozen=True)
+class PayloadUpdate:
+    """New payload fields for some points: merged into their payload, or replacing it whole."""
+
+    point_ids: list[int]
+    fields: dict[str, Any]
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    """The best-matching image of one product."""
+
+    product_id: int
+    image_id: int
+    score: float
+
+
+class VectorStore:
+    """Facade over an embedded or remote Qdrant; every failure to reach it is Unavailable."""
+
+    def __init__(self, connect: Callable[[], QdrantClient], *, embedded: bool, prefix: str) -> None:
+        self._connect = connect
+        self._client: QdrantClient | None = None
+        self._lock = threading.RLock()
+        self.embedded = embedded
+        self.prefix = prefix
+
+    @classmethod
+    def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> VectorStore:
+        """Qdrant's embedded engine on disk; only one process may open the folder."""
+
+        def connect() -> QdrantClient:
+            path.mkdir(parents=True, exist_ok=True)
+            return QdrantClient(path=str(path))
+
+        return cls(connect, embedded=True, prefix=prefix)
+
+    @classmethod
+    def in_memory(cls, *, prefix: str = "vitrine") -> VectorStore:
+        """Qdrant's embedded engine in memory (tests, throwaway runs)."""
+        return cls(lambda: QdrantClient(location=":memory:"), embedded=True, prefix=prefix)
+
+    @classmethod
+    def remote(cls, url: str, *, api_key: str | None = None, prefix: str = "vitrine") -> VectorStore:
+        """A Qdrant server or cluster."""
+        return cls(
+            # The client's version check runs in a thread at connect time and dies noisily
+            # when the server is down; compatibility is pinned in docker-compose instead.
+            lambda: QdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False),
+            embedded=False,
+            prefix=prefix,
+        )
+
+    def collection_name(self, model_key: str) -> str:
+        """The collection that holds vectors of one model; collections never mix models."""
+        return f"{self.prefix}__{model_key}"
+
+    @property
+    def active_alias(self) -> str:
+        """The alias that names the collection search uses (for tools outside Vitrine)."""
+        return f"{self.prefix}__active"
+
+    def close(self) -> None:
+        """Release the client (and the embedded engine's folder lock)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _run(self, operation: Callable[[QdrantClient], T]) -> T:
+        # The embedded engine is plain Python and not safe for concurrent use; the
+        # lock also serialises the lazy connection so it happens once.
+        with self._lock:
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                return operation(self._client)
+            except VitrineError:
+                raise
+            except UnexpectedResponse as error:
+                if error.status_code is not None and error.status_code < 500:
+                    raise VitrineError(f"vector store rejected the request: {error}") from error
+                raise Unavailable(f"vector store error: HTTP {error.status_code}") from error
+            except (ResponseHandlingException, ConnectionError, TimeoutError) as error:
+                raise Unavailable(f"vector store unreachable: {error}") from error
+            except RuntimeError as error:
+                if "already accessed by another instance" in str(error):
+                    raise Unavailable(
+                        "the embedded vector store is open in another process; stop it, or "
+                        "use a Qdrant server (QDRANT_URL) for concurrent access"
+                    ) from error
+                raise
+            except Exception as error:
+                if type(error).__module__.startswith(("httpx", "httpcore", "grpc")):
+                    raise Unavailable(f"vector store unreachable: {error}") from error
+                raise
+
+    def check(self) -> None:
+        """Raise Unavailable unless the store answers."""
+        self._run(lambda client: client.get_collections())
+
+    def has_collection(self, name: str) -> bool:
+        """Whether the collection exists."""
+        return self._run(lambda client: client.collection_exists(name))
+
+    def ensure_collection(self, name: str, dimension: int) -> None:
+        """Create the collection and its payload indexes unless it exists with this dimension."""
+
+        def ensure(client: QdrantClient) -> None:
+            if client.collection_exists(name):
+                info = client.get_collection(name)
+                params = info.config.params.vectors
+                size = params.size if isinstance(params, models.VectorParams) else None
+                if size != dimension:
+                    raise Conflict(
+                        f"collection {name!r} holds {size}-d vectors, the model makes {dimension}-d"
+                    )
+                return
+            client.create_collection(
+                name,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            )
+            if not self.embedded:  # the embedded engine has no payload indexes
+                for field, schema in PAYLOAD_INDEXES.items():
+                    client.create_payload_index(name, field, field_schema=schema, wait=True)
+
+        self._run(ensure)
+
+    def point_alias(self, alias: str, collection: str) -> None:
+        """Make the alias name the collection, in one atomic step on the engine."""
+
+        def switch(client: QdrantClient) -> None:
+            operations: list[models.AliasOperations] = []
+            if any(item.alias_name == alias for item in client.get_aliases().aliases):
+                operations.append(
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                )
+            operations.append(
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+                )
+            )
+            client.update_collection_aliases(change_aliases_operations=operations)
+
+        self._run(switch)
+
+    def alias_target(self, alias: str) -> str | None:
+        """The collection an alias names, if it exists."""
+        aliases = self._run(lambda client: client.get_aliases().aliases)
+        return next((item.collection_name for item in aliases if item.alias_name == alias), None)
+
+    def upsert(self, name: str, points: Sequence[IndexPoint]) -> None:
+        """Write points (replacing any with the same id)."""
+        if not points:
+            return
+        structs = [
+            models.PointStruct(id=point.id, vector=point.vector.tolist(), payload=point.payload)
+            for point in points
+        ]
+        self._run(lambda client: client.upsert(name, points=structs, wait=True))
+
+    def update_payloads(self, name: str, updates: Sequence[PayloadUpdate], *, durable: bool = True) -> None:
+        """Set payload fields (or whole payloads) of existing points without touching their vectors.
+
+        Always durable on return (the server acknowledges each batch); `durable` is for the
+        embedded engines' sake.
+        """
+        if not updates:
+            return
+        operations: list[models.UpdateOperation] = []
+        for update in updates:
+            change = models.SetPayload(payload=update.fields, points=list(update.point_ids))
+            if update.replace:
+                operations.append(models.OverwritePayloadOperation(overwrite_payload=change))
+            else:
+                operations.append(models.SetPayloadOperation(set_payload=change))
+        self._run(lambda client: client.batch_update_points(name, operations, wait=True))
+
+    def flush(self, name: str) -> None:
+        """Nothing to do: every write was acknowledged as durable."""
+
+    def optimize(self, name: str) -> None:
+        """Nothing to do: a server indexes in the background and local mode has no index."""
+
+    def delete(self, name: str, point_ids: Sequence[int]) -> None:
+        """Remove points by id."""
+        if not point_ids:
+            return
+        selector = models.PointIdsList(points=list(point_ids))
+        self._run(lambda client: client.delete(name, points_selector=selector, wait=True))
+
+    def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
+        """Every point's id and payload."""
+        offset: Any = None
+        while True:
+
+            def scroll(client: QdrantClient, start: Any = offset) -> tuple[list[Any], Any]:
+                return client.scroll(
+                    name, limit=page_size, offset=start, with_payload=True, with_vectors=False
+                )
+
+            page, offset = self._run(scroll)
+            for record in page:
+                yield PointState.of(int(record.id), record.payload)
+            if offset is None:
+                return
+
+    def vectors(self, name: str, point_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors by point id; ids without a point are absent."""
+        if not point_ids:
+            return {}
+        records = self._run(lambda client: client.retrieve(name, ids=list(point_ids), with_vectors=True))
+        return {
+            int(record.id): np.asarray(record.vector, dtype=np.float32)
+            for record in records
+            if record.vector is not None
+        }
+
+    def count(self, name: str) -> int:
+        """Number of points in the collection."""
+        return self._run(lambda client: client.count(name, exact=True).count)
+
+    def search_products(
+        self,
+        name: str,
+        vector: np.ndarray,
+        search_filter: SearchFilter,
+        limit: int,
+        *,
+        score_threshold: float | None = None,
+    ) -> list[ProductHit]:
+        """Nearest products to a vector, one hit per product, best first."""
+        return self._grouped_query(name, vector.tolist(), search_filter, limit, score_threshold)
+
+    def recommend_products(
+        self,
+        name: str,
+        positive: Sequence[int | np.ndarray],
+        negative: Sequence[int | np.ndarray],
+        search_filter: SearchFilter,
+        limit: int,
+        *,
+        best_score: bool = False,
+        score_threshold: float | None = None,
+    ) -> list[ProductHit]:
+        """Products near the positive examples (point ids or raw vectors) and away from the negative."""
+        strategy = (
+            models.RecommendStrategy.BEST_SCORE if best_score else models.RecommendStrategy.AVERAGE_VECTOR
+        )
+        query = models.RecommendQuery(
+            recommend=models.RecommendInput(
+                positive=[_example(item) for item in positive],
+                negative=[_example(item) for item in negative],
+                strategy=strategy,
+            )
+        )
+        return self._grouped_query(name, query, search_filter, limit, score_threshold)
+
+    def _grouped_query(
+        self, name: str, query: Any, search_filter: SearchFilter, limit: int, score_threshold: float | None
+    ) -> list[ProductHit]:
+        query_filter = to_qdrant_filter(search_filter)
+
+        def run(client: QdrantClient) -> list[ProductHit]:
+            result = client.query_points_groups(
+                name,
+                query=query,
+                group_by="product_id",
+                limit=limit,
+                group_size=1,
+                query_filter=query_filter,
+                score_threshold=score_threshold,
+                search_params=self._search_params(client, name, query_filter),
+                with_payload=False,
+            )
+            return [
+                ProductHit(int(group.id), int(group.hits[0].id), float(group.hits[0].score))
+                for group in result.groups
+                if group.hits
+            ]
+
+        return self._run(run)
+
+    def _search_params(
+        self, client: QdrantClient, name: str, query_filter: models.Filter | None
+    ) -> models.SearchParams | None:
+        """Exact search when a filter leaves few points, so a narrow filter never loses results.
+
+        An HNSW graph walk can miss the few points that pass a selective filter; scanning
+        them all is both exact and cheap. The embedded engine always scans, so only a
+        server needs the count.
+        """
+        if self.embedded or query_filter is None:
+            return None
+        passing = client.count(name, count_filter=query_filter, exact=True).count
+        return models.SearchParams(exact=True) if passing <= EXACT_SEARCH_BELOW else None
+
+
+def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
+    """Translate a domain filter into Qdrant's filter language."""
+    must: list[models.Condition] = []
+    if search_filter.categories:
+        must.append(
+            models.FieldCondition(key="category", match=models.MatchAny(any=list(search_filter.categories)))
+        )
+    if search_filter.brands:
+        must.append(models.FieldCondition(key="brand", match=models.MatchAny(any=list(search_filter.brands))))
+    if search_filter.price_min is not None or search_filter.price_max is not None:
+        must.append(
+            models.FieldCondition(
+                key="price",
+                range=models.Range(
+                    gte=_as_float(search_filter.price_min), lte=_as_float(search_filter.price_max)
+                ),
+            )
+        )
+    if search_filter.in_stock is not None:
+        must.append(
+            models.FieldCondition(key="in_stock", match=models.MatchValue(value=search_filter.in_stock))
+        )
+    if search_filter.name_contains is not None:
+        # No text index on purpose: both engines then match a plain substring.
+        must.append(
+            models.FieldCondition(key="name_lower", match=models.MatchText(text=search_filter.name_contains))
+        )
+    for attribute, accepted in search_filter.attributes:
+        options: list[models.Condition] = [
+            models.FieldCondition(key=f"attributes.{attribute}", match=models.MatchValue(value=value))
+            for value in accepted
+        ]
+        must.append(models.Filter(should=options))
+    must_not: list[models.Condition] = []
+    if search_filter.exclude_product_ids:
+        must_not.append(
+            models.FieldCondition(
+                key="product_id",
+                match=models.MatchAny(any=list(search_filter.exclude_product_ids)),
+            )
+        )
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _example(item: int | np.ndarray) -> models.VectorInput:
+    return item if isinstance(item, int) else [float(value) for value in item]
+
+
+def _as_float(value: Any) -> float | None:
+    return None if value is None else float(value)

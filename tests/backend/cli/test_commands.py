@@ -1,0 +1,260 @@
+"""The `vitrine` command as a newcomer runs it, and the API served by gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from backend.demo.sample_catalog import write_query_photo
+
+
+def vitrine(env: dict[str, str], *arguments: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An embedded-default deployment made by `vitrine demo` in a fresh data dir."""
+    data_dir = tmp_path_factory.mktemp("deployment")
+    env = {**os.environ, "VITRINE_DATA_DIR": str(data_dir), "VITRINE_ADMIN_TOKEN": "t0ken"}
+    env.pop("DATABASE_URL", None)
+    env.pop("QDRANT_URL", None)
+    env.pop("VITRINE_EMBEDDED_ENGINE", None)
+    result = vitrine(env, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "48 embedded" in result.stdout
+    assert (data_dir / "edge").is_dir() and not (data_dir / "qdrant").exists()  # Edge is the default
+    first_result = result.stdout.split("== search by photo")[1].splitlines()[1]
+    assert "STA-RED" in first_result
+    assert "== same photo, category filter: only circles" in result.stdout
+    return env
+
+
+def test_demo_twice_embeds_nothing_the_second_time(deployment: dict[str, str]) -> None:
+    result = vitrine(deployment, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "0 embedded, 0 payloads updated, 48 unchanged" in result.stdout
+
+
+def test_import_reports_bad_rows_with_line_numbers(deployment: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    good = {
+        "sku": "NEW-1",
+        "name": "x",
+        "category": "c",
+        "price": 1,
+        "currency": "EUR",
+        "images": ["none.jpg"],
+    }
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "sku": "NEW-2", "price": "x"}) + "\n")
+    result = vitrine(deployment, "import", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:1: image 'none.jpg' not found" in result.stderr
+    assert f"{bad}:2: invalid product: price" in result.stderr
+    assert "nothing was imported" in result.stderr
+
+
+def test_search_and_sync_commands(deployment: dict[str, str], tmp_path: Path) -> None:
+    query = write_query_photo(tmp_path, "TRI-BLU")
+    result = vitrine(deployment, "search", str(query), "--category", "triangle", "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 3
+    assert "TRI-BLU" in lines[0]
+    assert all("triangle" in line for line in lines)
+    synced = vitrine(deployment, "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["unchanged"] == 48
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
+    env = {**os.environ, "VITRINE_DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    result = vitrine(env, "sync")
+    assert result.returncode == 1
+    assert "run `vitrine migrate`" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(deployment: dict[str, str]) -> Iterator[str]:
+    """`vitrine serve` (gunicorn) on a free port over the demo deployment."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--bind", f"127.0.0.1:{port}"],
+        env=deployment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()
+
+
+def wait_until_healthy(base: str, process: subprocess.Popen[str], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=5).close()
+            return
+        except OSError:  # refused while booting, or timed out while the worker imports
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            time.sleep(0.3)
+    pytest.fail(f"gunicorn did not answer /health within {seconds} s")
+
+
+def post_multipart(
+    url: str, field: str, filename: str, data: bytes, fields: dict[str, str]
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        payload = json.loads(error.read())
+        error.close()
+        return error.code, payload
+
+
+def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -> None:
+    with urllib.request.urlopen(f"{served}/health", timeout=10) as response:
+        assert json.loads(response.read())["status"] == "ok"
+    query = write_query_photo(tmp_path, "CIR-GRE").read_bytes()
+    status, body = post_multipart(f"{served}/search", "image", "q.jpg", query, {"limit": "3"})
+    assert status == 200
+    assert "CIR-GRE" in [item["product"]["sku"] for item in body["results"]]
+    assert all(item["product"]["category"] == "circle" for item in body["results"][:2])
+    status, body = post_multipart(f"{served}/search", "image", "q.txt", b"plain text", {})
+    assert status == 400
+    assert "q.txt" in body["error"]["message"]
+
+
+def test_two_workers_share_the_embedded_store_through_a_store_process(deployment: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        # One thread per worker: while one worker is busy, the other must take the next request
+        # (with 4 threads one worker can take every request, and the kernel may let it).
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+        ],
+        env=deployment,
+        stdout=subprocess.PIPE,  # the access log, which names the worker of each request
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process)
+        with ThreadPoolExecutor(4) as clients:  # concurrent, so both workers get some
+            pages = list(clients.map(lambda _: similar(base), range(40)))
+        assert all(len(page["results"]) == 3 for page in pages)
+        store = [
+            child for child in children(process.pid) if "backend.vectors.store_process" in command_line(child)
+        ]
+        assert len(store) == 1
+        os.kill(store[0], signal.SIGKILL)
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{base}/products/1/similar?limit=3", timeout=30)
+        assert failed.value.code == 503
+        assert json.loads(failed.value.read())["error"]["code"] == "unavailable"
+        failed.value.close()
+        # `vitrine serve` starts another store process, and the workers reconnect to it.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                assert len(similar(base)["results"]) == 3
+                break
+            except urllib.error.HTTPError as error:
+                assert error.code == 503
+                error.close()
+                assert time.monotonic() < deadline, "the store process was not restarted"
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        log, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors[-3000:]
+    workers = {
+        line.rsplit("pid=", 1)[1] for line in log.splitlines() if "/similar" in line and " 200 " in line
+    }
+    assert len(workers) == 2, log
+
+
+def similar(base: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"{base}/products/1/similar?limit=3", timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_demo_on_the_local_mode_engine(tmp_path: Path) -> None:
+    env = {**os.environ, "VITRINE_DATA_DIR": str(tmp_path), "VITRINE_EMBEDDED_ENGINE": "local"}
+    env.pop("DATABASE_URL", None)
+    env.pop("QDRANT_URL", None)
+    result = vitrine(env, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "48 embedded" in result.stdout
+    assert "STA-RED" in result.stdout.split("== search by photo")[1].splitlines()[1]
+    assert (tmp_path / "qdrant").is_dir() and not (tmp_path / "edge").exists()
+    again = vitrine(env, "sync", "--check")
+    assert again.returncode == 0, again.stdout + again.stderr
