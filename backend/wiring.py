@@ -15,9 +15,8 @@ from backend.search.service import SearchService
 from backend.settings import Settings
 from backend.sync.lock import sync_lock
 from backend.sync.service import SyncService
-from backend.vectors.qdrant_client_store import VectorStore
-from backend.vectors.store import VectorIndex, open_embedded_store
-from backend.vectors.store_process import RemoteStore
+from backend.vectors.factory import open_store
+from backend.vectors.store import VectorIndex
 
 
 @dataclass
@@ -40,30 +39,13 @@ class Services:
         self.engine.dispose()
 
 
-def open_vector_store(settings: Settings) -> VectorIndex:
-    """A Qdrant server when QDRANT_URL is set, else the embedded engine under the data dir.
-
-    In a worker of `vitrine serve --workers N` (store_address set) the embedded engine is
-    reached through the store process that owns it.
-    """
-    if settings.qdrant_url:
-        return VectorStore.remote(
-            settings.qdrant_url, api_key=settings.qdrant_api_key, prefix=settings.collection_prefix
-        )
-    if settings.store_address and settings.store_authkey:
-        return RemoteStore(
-            settings.store_address, settings.store_authkey.encode(), prefix=settings.collection_prefix
-        )
-    return open_embedded_store(settings)
-
-
 def build_services(
     settings: Settings, *, store: VectorIndex | None = None, models: ModelProvider | None = None
 ) -> Services:
     """Build the services; store and models may be passed in to share them (tests)."""
     engine = create_database_engine(settings.database_url)
     sessions = create_session_factory(engine)
-    vector_store = store or open_vector_store(settings)
+    vector_store = store or open_store(settings)
     model_provider = models or ModelProvider(settings.model, allow_download=settings.allow_weight_download)
     images = ImageStore(settings.image_dir, max_pixels=settings.max_image_pixels)
     return Services(

@@ -53,7 +53,7 @@ from backend.filters.search_filter import SearchFilter
 from backend.settings import Settings
 from backend.sync.service import point_payload
 from backend.vectors import edge_store as vectors_edge
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate
+from backend.vectors.types import IndexPoint, PayloadUpdate
 from backend.wiring import build_services
 
 

@@ -6,8 +6,8 @@ Run from the repository root:
 
 Engines, each through the facade the service uses:
   numpy  exact brute force (the baseline, and the ground truth of recall)
-  local  qdrant-client's embedded engine on disk (`backend.vectors.VectorStore.embedded_at`)
-  edge   Qdrant Edge on disk (`backend.vectors_edge.EdgeVectorStore`), HNSW built by optimize()
+  local  qdrant-client's embedded engine on disk (`backend.vectors.QdrantClientStore.embedded_at`)
+  edge   Qdrant Edge on disk (`backend.vectors_edge.EdgeStore`), HNSW built by optimize()
 
 Every query is Vitrine's query: the top 10 *products* (one hit per product_id), for unfiltered,
 ~1% and ~20% selective filters (category + price range, as a shopper filters), and a recommend
@@ -49,8 +49,9 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.filters.search_filter import SearchFilter
-from backend.vectors.edge_store import RECOMMEND_EF, SEARCH_EF, EdgeVectorStore
-from backend.vectors.qdrant_client_store import IndexPoint, ProductHit, VectorStore
+from backend.vectors.edge_store import RECOMMEND_EF, SEARCH_EF, EdgeStore
+from backend.vectors.qdrant_client_store import QdrantClientStore
+from backend.vectors.types import IndexPoint, ProductHit
 
 ROOT = Path(__file__).resolve().parents[1]
 GROCERY_TRAIN = ROOT.parent / "shared" / "datasets" / "grocery-store" / "dataset" / "train"
@@ -250,7 +251,7 @@ def best_products(
 class StoreEngine:
     """A Vitrine vector store facade (qdrant-client local mode, or Edge) in a temporary folder."""
 
-    def __init__(self, name: str, open_store: Callable[[Path], VectorStore | EdgeVectorStore]) -> None:
+    def __init__(self, name: str, open_store: Callable[[Path], QdrantClientStore | EdgeStore]) -> None:
         self.name = name
         self.folder = Path(tempfile.mkdtemp(prefix=f"vitrine-bench-{name}-", dir=CACHE))
         self.store = open_store(self.folder)
@@ -263,7 +264,7 @@ class StoreEngine:
             self.store.upsert(self.collection, points(catalog, start, start + UPSERT_BATCH))
         upserted = time.perf_counter() - started
         detail = f"upsert {upserted:.1f}s"
-        if isinstance(self.store, EdgeVectorStore):
+        if isinstance(self.store, EdgeStore):
             self.store.optimize(self.collection)
             detail += f" + optimize (HNSW) {time.perf_counter() - started - upserted:.1f}s"
         return time.perf_counter() - started, detail
@@ -277,7 +278,7 @@ class StoreEngine:
 
     def set_ef(self, ef: int | None) -> None:
         """Edge only: the HNSW beam width of every query kind (None: the store's defaults; 0: Edge's own)."""
-        if isinstance(self.store, EdgeVectorStore):
+        if isinstance(self.store, EdgeStore):
             self.store.search_ef = SEARCH_EF if ef is None else ef or None
             self.store.recommend_ef = RECOMMEND_EF if ef is None else ef or None
 
@@ -314,9 +315,9 @@ def open_engine(name: str) -> Engine:
     if name == "numpy":
         return NumpyEngine()
     if name == "local":
-        return StoreEngine("local", VectorStore.embedded_at)
+        return StoreEngine("local", QdrantClientStore.embedded_at)
     if name == "edge":
-        return StoreEngine("edge", EdgeVectorStore.embedded_at)
+        return StoreEngine("edge", EdgeStore.embedded_at)
     raise SystemExit(f"unknown engine {name!r}: choose from numpy, local, edge")
 
 

@@ -15,8 +15,8 @@ from backend.catalog.schema import Product
 from backend.errors import Conflict, InvalidRequest
 from backend.filters.search_filter import SearchFilter
 from backend.model_provider import ModelProvider
-from backend.vectors.qdrant_client_store import ProductHit
 from backend.vectors.store import VectorIndex
+from backend.vectors.types import ProductHit
 from embedder import Embedder
 
 # Extra groups asked of the index, so results dropped by the catalog check (a product

@@ -32,8 +32,8 @@ from backend.catalog.image_store import ImageStore
 from backend.catalog.queries import IndexedImage
 from backend.json_values import same_json
 from backend.model_provider import ModelProvider
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate, PointState
 from backend.vectors.store import VectorIndex
+from backend.vectors.types import IndexPoint, PayloadUpdate, PointState
 from embedder import Embedder, ImageLoadError
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """The vector store over Qdrant Edge: Qdrant's own engine inside the process; the embedded default.
 
-Same public methods as `backend.vectors.VectorStore`, so services can pick either. Each
+Implements `backend.vectors.store.VectorIndex`, as `QdrantClientStore` does, so services can pick either. Each
 collection is one Edge shard in its own folder under the store's root. Edge has no grouped
 query and no recommend-by-id, so both are built here from plain queries; see
 docs/search-engines.md for why this engine is the embedded default.
@@ -23,7 +23,14 @@ import qdrant_edge as edge
 
 from backend.errors import Conflict, Unavailable, VitrineError
 from backend.filters.search_filter import SearchFilter
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate, PointState, ProductHit
+from backend.vectors.store import (
+    NamedCollections,
+    as_floats,
+    held_by_another_process,
+    scroll_states,
+    stored_vectors,
+)
+from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
 T = TypeVar("T")
 
@@ -42,8 +49,6 @@ PAYLOAD_INDEXES: dict[str, edge.PayloadSchemaType] = {
 # HNSW beam widths: None keeps Edge's default; benchmarks/search_latency.py --edge-ef measures them.
 SEARCH_EF: int | None = 256
 RECOMMEND_EF: int | None = 512
-# Collections up to this many points are scored exactly (p99 <= 15 ms at 20k), so recall is 1.0.
-EXACT_SEARCH_MAX_POINTS = 20_000
 # Points a collection may hold outside its HNSW graphs before optimize builds one for them:
 # new points, and points a payload write moved (a write to an indexed field moves the point
 # out of its graph segment). Those are scored exactly, as a collection of this size is.
@@ -58,7 +63,7 @@ CONFIG_FILE = "edge_config.json"
 ALIASES_FILE = "aliases.json"
 
 
-class EdgeVectorStore:
+class EdgeStore(NamedCollections):
     """Facade over Qdrant Edge shards in one folder; one process at a time may open it."""
 
     embedded = True
@@ -87,23 +92,14 @@ class EdgeVectorStore:
         self._write_lock = threading.RLock()
 
     @classmethod
-    def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> EdgeVectorStore:
+    def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> EdgeStore:
         """Edge shards on disk under `path`."""
         return cls(path, prefix=prefix)
 
     @classmethod
-    def in_memory(cls, *, prefix: str = "vitrine") -> EdgeVectorStore:
+    def in_memory(cls, *, prefix: str = "vitrine") -> EdgeStore:
         """Edge shards in a temporary folder, removed on close (Edge has no memory-only mode)."""
         return cls(Path(tempfile.mkdtemp(prefix="vitrine-edge-")), prefix=prefix, temporary=True)
-
-    def collection_name(self, model_key: str) -> str:
-        """The collection that holds vectors of one model; collections never mix models."""
-        return f"{self.prefix}__{model_key}"
-
-    @property
-    def active_alias(self) -> str:
-        """The alias that names the collection search uses (for tools outside Vitrine)."""
-        return f"{self.prefix}__active"
 
     def close(self) -> None:
         """Flush and close every open shard, releasing their folder locks."""
@@ -222,14 +218,12 @@ class EdgeVectorStore:
     def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
         """Every point's id and payload."""
         shard = self._shard(name)
-        offset: Any = None
-        while True:
-            request = edge.ScrollRequest(offset=offset, limit=page_size, with_payload=True)
-            page, offset = self._call(partial(shard.scroll, request))
-            for record in page:
-                yield PointState.of(int(record.id), record.payload)
-            if offset is None:
-                return
+
+        def read_page(start: Any) -> tuple[list[Any], Any]:
+            request = edge.ScrollRequest(offset=start, limit=page_size, with_payload=True)
+            return self._call(partial(shard.scroll, request))
+
+        return scroll_states(read_page)
 
     def vectors(self, name: str, point_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by point id; ids without a point are absent."""
@@ -237,11 +231,7 @@ class EdgeVectorStore:
             return {}
         shard = self._shard(name)
         records = self._call(lambda: shard.retrieve(list(point_ids), False, True))
-        return {
-            int(record.id): np.asarray(record.vector, dtype=np.float32)
-            for record in records
-            if isinstance(record.vector, list)
-        }
+        return stored_vectors(records)
 
     def count(self, name: str) -> int:
         """Number of points in the collection."""
@@ -258,7 +248,7 @@ class EdgeVectorStore:
         score_threshold: float | None = None,
     ) -> list[ProductHit]:
         """Nearest products to a vector, one hit per product, best first."""
-        query = edge.Query.Nearest([float(value) for value in vector])
+        query = edge.Query.Nearest(as_floats(vector))
         return self._grouped_query(
             name, query, to_edge_filter(search_filter), limit, score_threshold, self.search_ef
         )
@@ -335,10 +325,7 @@ class EdgeVectorStore:
         missing = [point_id for point_id in ids if point_id not in stored]
         if missing:
             raise VitrineError(f"recommendation examples not in the index: {missing}")
-        return [
-            stored[item].tolist() if isinstance(item, int) else [float(value) for value in item]
-            for item in items
-        ]
+        return [as_floats(stored[item] if isinstance(item, int) else item) for item in items]
 
     def _write(self, name: str, operation: edge.UpdateOperation) -> None:
         with self._write_lock:
@@ -390,10 +377,7 @@ class EdgeVectorStore:
         except Exception as error:
             message = str(error)
             if "WouldBlock" in message or "Resource temporarily unavailable" in message:
-                raise Unavailable(
-                    "the embedded vector store is open in another process; stop it, or "
-                    "use a Qdrant server (QDRANT_URL) for concurrent access"
-                ) from error
+                raise held_by_another_process(error) from error
             if type(error) is Exception and "Service runtime error" in message:
                 raise Unavailable(f"vector store error: {message}") from error
             raise

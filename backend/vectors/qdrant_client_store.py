@@ -1,6 +1,6 @@
-"""The vector store: the only module that talks to Qdrant.
+"""The vector store over qdrant-client: the only module that imports it.
 
-One facade over Qdrant's embedded engine (a folder on disk, one process at a time) and a
+One facade over qdrant-client's local mode (a folder on disk, one process at a time) and a
 Qdrant server or cluster (by URL). Points are product images: the point id is the image id
 and the payload carries the product fields that filters need.
 """
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -19,6 +18,14 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from backend.errors import Conflict, Unavailable, VitrineError
 from backend.filters.search_filter import SearchFilter
+from backend.vectors.store import (
+    NamedCollections,
+    as_floats,
+    held_by_another_process,
+    scroll_states,
+    stored_vectors,
+)
+from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
 T = TypeVar("T")
 
@@ -34,61 +41,10 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
     "model": models.PayloadSchemaType.KEYWORD,
     "content_hash": models.PayloadSchemaType.KEYWORD,
 }
-# Filters that leave at most this many points are answered by exact search.
-EXACT_SEARCH_BELOW = 20_000
 
 
-@dataclass(frozen=True)
-class IndexPoint:
-    """One vector to write, with its payload."""
-
-    id: int
-    vector: np.ndarray
-    payload: dict[str, Any]
-
-
-class PointState(NamedTuple):
-    """What the index holds for one point: its whole payload, enough to tell whether it is current."""
-
-    id: int
-    payload: dict[str, Any]
-
-    @classmethod
-    def of(cls, point_id: int, payload: dict[str, Any] | None) -> PointState:
-        """The state of a point read back with its payload."""
-        return cls(point_id, payload or {})
-
-    @property
-    def content_hash(self) -> str | None:
-        """Digest of the image bytes the vector was computed from."""
-        return self.payload.get("content_hash")
-
-    @property
-    def model(self) -> str | None:
-        """Key of the model that computed the vector."""
-        return self.payload.get("model")
-
-
-@dataclass(frozen=True)
-class PayloadUpdate:
-    """New payload fields for some points: merged into their payload, or replacing it whole."""
-
-    point_ids: list[int]
-    fields: dict[str, Any]
-    replace: bool = False
-
-
-@dataclass(frozen=True)
-class ProductHit:
-    """The best-matching image of one product."""
-
-    product_id: int
-    image_id: int
-    score: float
-
-
-class VectorStore:
-    """Facade over an embedded or remote Qdrant; every failure to reach it is Unavailable."""
+class QdrantClientStore(NamedCollections):
+    """Facade over qdrant-client (a Qdrant server, or local mode); failing to reach it is Unavailable."""
 
     def __init__(self, connect: Callable[[], QdrantClient], *, embedded: bool, prefix: str) -> None:
         self._connect = connect
@@ -98,7 +54,7 @@ class VectorStore:
         self.prefix = prefix
 
     @classmethod
-    def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> VectorStore:
+    def embedded_at(cls, path: Path, *, prefix: str = "vitrine") -> QdrantClientStore:
         """Qdrant's embedded engine on disk; only one process may open the folder."""
 
         def connect() -> QdrantClient:
@@ -108,12 +64,12 @@ class VectorStore:
         return cls(connect, embedded=True, prefix=prefix)
 
     @classmethod
-    def in_memory(cls, *, prefix: str = "vitrine") -> VectorStore:
+    def in_memory(cls, *, prefix: str = "vitrine") -> QdrantClientStore:
         """Qdrant's embedded engine in memory (tests, throwaway runs)."""
         return cls(lambda: QdrantClient(location=":memory:"), embedded=True, prefix=prefix)
 
     @classmethod
-    def remote(cls, url: str, *, api_key: str | None = None, prefix: str = "vitrine") -> VectorStore:
+    def remote(cls, url: str, *, api_key: str | None = None, prefix: str = "vitrine") -> QdrantClientStore:
         """A Qdrant server or cluster."""
         return cls(
             # The client's version check runs in a thread at connect time and dies noisily
@@ -122,15 +78,6 @@ class VectorStore:
             embedded=False,
             prefix=prefix,
         )
-
-    def collection_name(self, model_key: str) -> str:
-        """The collection that holds vectors of one model; collections never mix models."""
-        return f"{self.prefix}__{model_key}"
-
-    @property
-    def active_alias(self) -> str:
-        """The alias that names the collection search uses (for tools outside Vitrine)."""
-        return f"{self.prefix}__active"
 
     def close(self) -> None:
         """Release the client (and the embedded engine's folder lock)."""
@@ -157,10 +104,7 @@ class VectorStore:
                 raise Unavailable(f"vector store unreachable: {error}") from error
             except RuntimeError as error:
                 if "already accessed by another instance" in str(error):
-                    raise Unavailable(
-                        "the embedded vector store is open in another process; stop it, or "
-                        "use a Qdrant server (QDRANT_URL) for concurrent access"
-                    ) from error
+                    raise held_by_another_process(error) from error
                 raise
             except Exception as error:
                 if type(error).__module__.startswith(("httpx", "httpcore", "grpc")):
@@ -263,30 +207,22 @@ class VectorStore:
 
     def point_states(self, name: str, *, page_size: int = 1000) -> Iterator[PointState]:
         """Every point's id and payload."""
-        offset: Any = None
-        while True:
 
-            def scroll(client: QdrantClient, start: Any = offset) -> tuple[list[Any], Any]:
-                return client.scroll(
+        def read_page(start: Any) -> tuple[list[Any], Any]:
+            return self._run(
+                lambda client: client.scroll(
                     name, limit=page_size, offset=start, with_payload=True, with_vectors=False
                 )
+            )
 
-            page, offset = self._run(scroll)
-            for record in page:
-                yield PointState.of(int(record.id), record.payload)
-            if offset is None:
-                return
+        return scroll_states(read_page)
 
     def vectors(self, name: str, point_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors by point id; ids without a point are absent."""
         if not point_ids:
             return {}
         records = self._run(lambda client: client.retrieve(name, ids=list(point_ids), with_vectors=True))
-        return {
-            int(record.id): np.asarray(record.vector, dtype=np.float32)
-            for record in records
-            if record.vector is not None
-        }
+        return stored_vectors(records)
 
     def count(self, name: str) -> int:
         """Number of points in the collection."""
@@ -302,7 +238,7 @@ class VectorStore:
         score_threshold: float | None = None,
     ) -> list[ProductHit]:
         """Nearest products to a vector, one hit per product, best first."""
-        return self._grouped_query(name, vector.tolist(), search_filter, limit, score_threshold)
+        return self._grouped_query(name, as_floats(vector), search_filter, limit, score_threshold)
 
     def recommend_products(
         self,
@@ -365,7 +301,7 @@ class VectorStore:
         if self.embedded or query_filter is None:
             return None
         passing = client.count(name, count_filter=query_filter, exact=True).count
-        return models.SearchParams(exact=True) if passing <= EXACT_SEARCH_BELOW else None
+        return models.SearchParams(exact=True) if passing <= EXACT_SEARCH_MAX_POINTS else None
 
 
 def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
@@ -415,7 +351,7 @@ def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
 
 
 def _example(item: int | np.ndarray) -> models.VectorInput:
-    return item if isinstance(item, int) else [float(value) for value in item]
+    return item if isinstance(item, int) else as_floats(item)
 
 
 def _as_float(value: Any) -> float | None:

@@ -1,20 +1,26 @@
-"""The interface every vector engine offers to sync, search and health checks."""
+"""The interface every vector engine offers to sync, search and health checks, and what engines share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from backend.errors import Unavailable
 from backend.filters.search_filter import SearchFilter
-from backend.settings import Settings
-from backend.vectors.edge_store import EdgeVectorStore
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate, PointState, ProductHit, VectorStore
+from backend.vectors.types import IndexPoint, PayloadUpdate, PointState, ProductHit
+
+Cursor = TypeVar("Cursor")
+
+HELD_BY_ANOTHER_PROCESS = (
+    "the embedded vector store is open in another process; stop it, or "
+    "use a Qdrant server (QDRANT_URL) for concurrent access"
+)
 
 
 class VectorIndex(Protocol):
-    """Implemented by VectorStore (qdrant-client: server or local mode) and EdgeVectorStore (Qdrant Edge)."""
+    """Implemented by QdrantClientStore (a server or local mode), EdgeStore and RemoteStore."""
 
     embedded: bool
     prefix: str
@@ -60,8 +66,50 @@ class VectorIndex(Protocol):
     ) -> list[ProductHit]: ...
 
 
-def open_embedded_store(settings: Settings) -> VectorIndex:
-    """The embedded engine under the data dir that the settings name (Edge, or local mode)."""
-    if settings.embedded_engine == "local":
-        return VectorStore.embedded_at(settings.qdrant_path, prefix=settings.collection_prefix)
-    return EdgeVectorStore.embedded_at(settings.edge_path, prefix=settings.collection_prefix)
+class NamedCollections:
+    """Collection and alias naming, the same on every engine so engines can replace each other."""
+
+    prefix: str
+
+    def collection_name(self, model_key: str) -> str:
+        """The collection that holds vectors of one model; collections never mix models."""
+        return f"{self.prefix}__{model_key}"
+
+    @property
+    def active_alias(self) -> str:
+        """The alias that names the collection search uses (for tools outside Vitrine)."""
+        return f"{self.prefix}__active"
+
+
+def scroll_states(
+    read_page: Callable[[Cursor | None], tuple[Sequence[Any], Cursor | None]],
+) -> Iterator[PointState]:
+    """Every point's state, from an engine's scroll call (records with `id` and `payload`)."""
+    offset: Cursor | None = None
+    while True:
+        page, offset = read_page(offset)
+        for record in page:
+            yield PointState.of(int(record.id), record.payload)
+        if offset is None:
+            return
+
+
+def as_floats(vector: np.ndarray | Sequence[float]) -> list[float]:
+    """A vector as the plain floats both engines' Python APIs take."""
+    return [float(value) for value in vector]
+
+
+def stored_vectors(records: Sequence[Any]) -> dict[int, np.ndarray]:
+    """Vectors by point id from an engine's retrieve call; records without a vector are left out."""
+    return {
+        int(record.id): np.asarray(record.vector, dtype=np.float32)
+        for record in records
+        if isinstance(record.vector, list)
+    }
+
+
+def held_by_another_process(error: Exception) -> Unavailable:
+    """The 503 for an embedded engine whose folder another process has open."""
+    unavailable = Unavailable(HELD_BY_ANOTHER_PROCESS)
+    unavailable.__cause__ = error
+    return unavailable

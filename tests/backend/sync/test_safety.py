@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 from backend.demo.sample_catalog import write_sample_catalog
 from backend.errors import Conflict
 from backend.sync.lock import sync_lock
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate
+from backend.vectors.types import IndexPoint, PayloadUpdate
 from backend.wiring import Services
 
 

@@ -17,7 +17,7 @@ from backend.filters.search_filter import SearchFilter
 from backend.json_values import same_json
 from backend.sync import service as sync_module
 from backend.sync.service import plan_sync, point_payload
-from backend.vectors.qdrant_client_store import PayloadUpdate, PointState
+from backend.vectors.types import PayloadUpdate, PointState
 from backend.wiring import Services
 from tests.pictures import picture_bytes
 

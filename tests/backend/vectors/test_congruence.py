@@ -19,10 +19,11 @@ import pytest
 
 from backend.errors import Conflict, Unavailable
 from backend.filters.search_filter import SearchFilter
-from backend.vectors.edge_store import EdgeVectorStore
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate, VectorStore
+from backend.vectors.edge_store import EdgeStore
+from backend.vectors.qdrant_client_store import QdrantClientStore
+from backend.vectors.remote_store import RemoteStore
 from backend.vectors.store import VectorIndex
-from backend.vectors.store_process import RemoteStore
+from backend.vectors.types import IndexPoint, PayloadUpdate
 
 DIMENSION = 8
 
@@ -36,18 +37,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorInde
             yield remote
         return
     if request.param == "edge-memory":
-        opened = EdgeVectorStore.in_memory()
+        opened = EdgeStore.in_memory()
     elif request.param == "edge-disk":
-        opened = EdgeVectorStore.embedded_at(tmp_path / "edge")
+        opened = EdgeStore.embedded_at(tmp_path / "edge")
     elif request.param == "memory":
-        opened = VectorStore.in_memory()
+        opened = QdrantClientStore.in_memory()
     elif request.param == "disk":
-        opened = VectorStore.embedded_at(tmp_path / "qdrant")
+        opened = QdrantClientStore.embedded_at(tmp_path / "qdrant")
     else:
         url = os.environ.get("QDRANT_URL")
         if not url:
             pytest.skip("no Qdrant server: set QDRANT_URL to run these tests against one (CI has no Docker)")
-        opened = VectorStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
+        opened = QdrantClientStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
     yield opened
     opened.close()
 
@@ -229,13 +230,13 @@ def test_alias_names_one_collection_and_moves(store: VectorIndex, collection: st
 
 # The on-disk embedded engines and their folder names.
 ON_DISK = pytest.mark.parametrize(
-    ("store_class", "folder"), [(VectorStore, "qdrant"), (EdgeVectorStore, "edge")], ids=["local", "edge"]
+    ("store_class", "folder"), [(QdrantClientStore, "qdrant"), (EdgeStore, "edge")], ids=["local", "edge"]
 )
 
 
 @ON_DISK
 def test_embedded_store_persists_across_reopen(
-    store_class: type[VectorStore | EdgeVectorStore], folder: str, tmp_path: Path
+    store_class: type[QdrantClientStore | EdgeStore], folder: str, tmp_path: Path
 ) -> None:
     first = store_class.embedded_at(tmp_path / folder)
     name = first.collection_name("m")
@@ -252,7 +253,7 @@ def test_embedded_store_persists_across_reopen(
 
 @ON_DISK
 def test_second_process_on_the_embedded_store_gets_unavailable(
-    store_class: type[VectorStore | EdgeVectorStore], folder: str, tmp_path: Path
+    store_class: type[QdrantClientStore | EdgeStore], folder: str, tmp_path: Path
 ) -> None:
     holder = store_class.embedded_at(tmp_path / folder)
     holder.ensure_collection(holder.collection_name("m"), DIMENSION)
@@ -275,7 +276,7 @@ def test_second_process_on_the_embedded_store_gets_unavailable(
 
 
 def test_unreachable_server_is_unavailable() -> None:
-    store = VectorStore.remote("http://127.0.0.1:9")
+    store = QdrantClientStore.remote("http://127.0.0.1:9")
     with pytest.raises(Unavailable):
         store.check()
 

@@ -18,8 +18,8 @@ import qdrant_edge as edge
 from backend.errors import Unavailable
 from backend.filters.search_filter import SearchFilter
 from backend.vectors import edge_store as vectors_edge
-from backend.vectors.edge_store import EdgeVectorStore, average_vector
-from backend.vectors.qdrant_client_store import IndexPoint, PayloadUpdate
+from backend.vectors.edge_store import EdgeStore, average_vector
+from backend.vectors.types import IndexPoint, PayloadUpdate
 
 
 def test_average_vector_matches_qdrant_strategy() -> None:
@@ -31,9 +31,9 @@ def test_writes_survive_a_killed_process(tmp_path: Path) -> None:
     folder = tmp_path / "edge"
     script = (
         "import os, numpy as np\n"
-        "from backend.vectors.qdrant_client_store import IndexPoint\n"
-        "from backend.vectors.edge_store import EdgeVectorStore\n"
-        f"store = EdgeVectorStore.embedded_at(__import__('pathlib').Path({str(folder)!r}))\n"
+        "from backend.vectors.types import IndexPoint\n"
+        "from backend.vectors.edge_store import EdgeStore\n"
+        f"store = EdgeStore.embedded_at(__import__('pathlib').Path({str(folder)!r}))\n"
         "store.ensure_collection('c', 8)\n"
         "points = [IndexPoint(i, np.ones(8, np.float32), {'product_id': i}) for i in range(1, 51)]\n"
         "store.upsert('c', points)\n"
@@ -41,17 +41,17 @@ def test_writes_survive_a_killed_process(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    reopened = EdgeVectorStore.embedded_at(folder)
+    reopened = EdgeStore.embedded_at(folder)
     assert reopened.count("c") == 50
     reopened.close()
 
 
 def test_missing_folder_is_unavailable_only_when_unusable(tmp_path: Path) -> None:
-    EdgeVectorStore.embedded_at(tmp_path / "new").check()
+    EdgeStore.embedded_at(tmp_path / "new").check()
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(Unavailable):
-        EdgeVectorStore.embedded_at(blocker / "edge").check()
+        EdgeStore.embedded_at(blocker / "edge").check()
 
 
 def test_small_collections_answer_exactly_even_between_clusters() -> None:
@@ -65,7 +65,7 @@ def test_small_collections_answer_exactly_even_between_clusters() -> None:
         (clusters * per_cluster, dimension)
     )
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    store = EdgeVectorStore.in_memory()
+    store = EdgeStore.in_memory()
     store.recommend_ef = None  # Edge's own beam: with HNSW it misses some of these top 10s
     name = store.collection_name("clusters")
     store.ensure_collection(name, dimension)
@@ -106,7 +106,7 @@ def test_a_sale_on_a_third_of_the_points_rebuilds_no_graph(
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(2000, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    store = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    store = EdgeStore.embedded_at(tmp_path / "edge")
     name = store.collection_name("sale")
     folder = tmp_path / "edge" / name
     store.ensure_collection(name, 8)
@@ -136,7 +136,7 @@ def test_a_sale_on_a_third_of_the_points_rebuilds_no_graph(
 
 
 def test_a_collection_made_by_an_earlier_version_gets_the_thresholds_on_open(tmp_path: Path) -> None:
-    store = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    store = EdgeStore.embedded_at(tmp_path / "edge")
     name = store.collection_name("old")
     folder = tmp_path / "edge" / name
     folder.parent.mkdir(parents=True)
@@ -151,6 +151,6 @@ def test_a_collection_made_by_an_earlier_version_gets_the_thresholds_on_open(tmp
     assert optimizers["deleted_threshold"] == vectors_edge.DELETED_THRESHOLD
     assert optimizers["indexing_threshold"] == -(-vectors_edge.UNINDEXED_MAX_POINTS * 8 * 4 // 1024)
     store.close()
-    reopened = EdgeVectorStore.embedded_at(tmp_path / "edge")
+    reopened = EdgeStore.embedded_at(tmp_path / "edge")
     assert reopened.search_products(name, np.eye(8, dtype=np.float32)[0], SearchFilter(), 1)[0].image_id == 1
     reopened.close()
