@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,7 @@ from backend.sync.lock import sync_lock
 from backend.sync.service import SyncService
 from backend.vectors.factory import open_store
 from backend.vectors.store import VectorIndex
+from embedder.registry import Backend
 
 
 @dataclass
@@ -46,7 +48,11 @@ def build_services(
     engine = create_database_engine(settings.database_url)
     sessions = create_session_factory(engine)
     vector_store = store or open_store(settings)
-    model_provider = models or ModelProvider(settings.model, allow_download=settings.allow_weight_download)
+    model_provider = models or ModelProvider(
+        settings.model,
+        allow_download=settings.allow_weight_download,
+        backend=cast(Backend, settings.inference_backend),  # Settings checked it is one of them
+    )
     images = ImageStore(settings.image_dir, max_pixels=settings.max_image_pixels)
     return Services(
         settings=settings,

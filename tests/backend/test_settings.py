@@ -49,3 +49,17 @@ def test_inference_backend_is_auto_by_default_and_validated() -> None:
     assert Settings.from_env({"VITRINE_INFERENCE_BACKEND": "torch"}).inference_backend == "torch"
     with pytest.raises(ValueError, match="VITRINE_INFERENCE_BACKEND"):
         Settings.from_env({"VITRINE_INFERENCE_BACKEND": "tpu"})
+
+
+def test_the_inference_backend_setting_reaches_the_loaded_model(tmp_path: Path) -> None:
+    """`auto` runs EfficientNet-Lite0 on ONNX Runtime; `torch` must keep it on PyTorch."""
+    from backend.wiring import build_services
+    from embedder.onnx_backend import OnnxBackbone
+
+    settings = Settings.from_env({"VITRINE_DATA_DIR": str(tmp_path), "VITRINE_INFERENCE_BACKEND": "torch"})
+    services = build_services(settings)
+    try:
+        assert services.models.backend == "torch"
+        assert not isinstance(services.models.get().model, OnnxBackbone)
+    finally:
+        services.close()
