@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from embedder.evaluate import evaluate
+from embedder.evaluation.evaluate import evaluate
 
 DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "grocery-store" / "dataset"
 COLUMNS = ("recall@1", "recall@5", "recall@10", "map")

@@ -67,7 +67,7 @@ def save_checkpoint(
     payload["dimension"] = dimension
     # Check the weights fit before writing, so a bad checkpoint fails here rather than in serving.
     build_backbone(architecture, payload["state_dict"], source="backbone")
-    _write_atomically(Path(path), payload)
+    save_atomically(Path(path), payload)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -152,13 +152,13 @@ def _plain(value: Any, where: str) -> Any:
     raise TypeError(f"{where}: {type(value).__name__} cannot be stored in a checkpoint")
 
 
-def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file beside path, then rename, so readers never see half a file."""
+def save_atomically(path: Path, payload: Mapping[str, Any]) -> None:
+    """torch.save payload to a temporary file beside path, then rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
+            torch.save(dict(payload), file)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

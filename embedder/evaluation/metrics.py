@@ -8,7 +8,7 @@ many relevant items the whole gallery holds for each query.
 A query with no relevant item in the gallery (R = 0) scores 0 under every metric here, so each
 function stays a plain mean over the rows it is given. Callers that want such queries left out
 (as pytorch-metric-learning leaves out "lone" query labels) drop those rows first, as
-`embedder.retrieval.evaluate_retrieval` does.
+`embedder.evaluation.retrieval.evaluate_retrieval` does.
 """
 
 import numpy as np

@@ -1,8 +1,6 @@
-"""Measure an embedder on a retrieval task: python -m embedder.evaluate --model SPEC --data DIR.
+"""Measure an embedder on a retrieval task: `vitrine evaluate --model SPEC --data DIR`.
 
-Tasks: "catalog" ranks the Grocery Store's 81 iconic catalog images for each shop photo of a split,
-"shop" ranks the train split's shop photos for each photo of another split, and "folder" ranks, for
-each image of a class-per-folder tree, every other image of the tree.
+Writes metrics.json and a contact sheet; the tasks are described in embedder.evaluation.tasks.
 """
 
 import argparse
@@ -12,38 +10,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from embedder.contact_sheet import write_contact_sheet
-from embedder.datasets import LabelledImages, grocery_iconic, grocery_split, image_folder, is_grocery_dataset
 from embedder.embedding import Embedder
 from embedder.errors import ModelLoadError
+from embedder.evaluation.contact_sheet import write_contact_sheet
+from embedder.evaluation.retrieval import rank_gallery, relevant_counts, score_rankings
+from embedder.evaluation.tasks import TASKS, RetrievalTask, build_task, default_task
 from embedder.registry import load_embedder
-from embedder.retrieval import rank_gallery, relevant_counts, score_rankings
 
-TASKS = ("catalog", "shop", "folder")
 SHEET_RESULTS = 5
 SHEET_ROWS = 8
 # Paths embedded per step of the progress bar; the embedder batches within each step.
 EMBED_STEP = 256
-
-
-@dataclass(frozen=True)
-class RetrievalTask:
-    """Queries and the gallery they search; with exclude_self, query i is gallery item i."""
-
-    name: str
-    data: Path
-    queries: LabelledImages
-    gallery: LabelledImages
-    exclude_self: bool
-    query_split: str | None
-    limit: int | None
-    k: int  # the largest rank cut-off reported
 
 
 class EvaluationReport(TypedDict):
@@ -63,9 +46,15 @@ class EvaluationReport(TypedDict):
     contact_sheet: str | None
 
 
-def default_task(data: Path) -> str:
-    """ "catalog" for the Grocery Store's dataset/ folder, else "folder"."""
-    return "catalog" if is_grocery_dataset(data) else "folder"
+@dataclass(frozen=True)
+class Measurement:
+    """A task's rankings and their scores: what the report and the contact sheet are made of."""
+
+    metrics: dict[str, float]
+    ranked_indices: npt.NDArray[np.int64]  # (queries, rankable gallery items), most similar first
+    ranked_labels: npt.NDArray[Any]
+    relevant_counts: npt.NDArray[np.int64]  # R per query
+    embedding_seconds: float
 
 
 def evaluate(
@@ -89,75 +78,30 @@ def evaluate(
     return run_task(embedder, retrieval_task, out, batch_size=batch_size, progress=progress, started=started)
 
 
-def build_task(
-    data: Path, task: str, *, queries: str | None = None, limit: int | None = None, k: int = 10
-) -> RetrievalTask:
-    """The queries and gallery of a task on a data folder, the queries cut to limit if given."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    split: str | None = None
-    if task == "folder":
-        if queries is not None:
-            raise ValueError("--queries names a Grocery Store split; the folder task uses every image")
-        query_images, gallery = _folder_images(data, limit)
-    else:
-        split = queries or "test"
-        query_images, gallery = _grocery_images(data, task, split, limit)
-    exclude_self = task == "folder"
-    rankable = len(gallery) - 1 if exclude_self else len(gallery)
-    if not 1 <= k <= rankable:
-        raise ValueError(f"k must be between 1 and the {rankable} gallery items each query can find, got {k}")
-    return RetrievalTask(task, data, query_images, gallery, exclude_self, split, limit, k)
-
-
-def _folder_images(data: Path, limit: int | None) -> tuple[LabelledImages, LabelledImages]:
-    """Queries and gallery of the folder task: the gallery is every image, the chosen queries first."""
-    images = image_folder(data)
-    chosen = stratified_subset(images.labels, limit) if limit else list(range(len(images)))
-    # Queries first in the gallery, so that query i is gallery item i, as exclude_self expects.
-    rest = sorted(set(range(len(images))) - set(chosen))
-    return images.subset(chosen), images.subset(chosen + rest)
-
-
-def _grocery_images(
-    data: Path, task: str, split: str, limit: int | None
-) -> tuple[LabelledImages, LabelledImages]:
-    """Queries and gallery of the catalog and shop tasks on the Grocery Store data set."""
-    if not is_grocery_dataset(data):
-        raise ValueError(
-            f"task {task!r} needs the Grocery Store dataset/ folder (with classes.csv), not {data}"
-        )
-    if task == "shop" and split == "train":
-        raise ValueError("the shop task searches the train split, so its queries must come from val or test")
-    shop_photos = grocery_split(data, split)
-    if limit:
-        shop_photos = shop_photos.subset(stratified_subset(shop_photos.labels, limit))
-    gallery = grocery_iconic(data) if task == "catalog" else grocery_split(data, "train")
-    return shop_photos, gallery
-
-
 def cutoffs(k: int) -> tuple[int, ...]:
     """The recall and precision cut-offs reported for --k: 1, 5 and k, those that are at most k."""
     return tuple(sorted({cutoff for cutoff in (1, 5) if cutoff < k} | {k}))
 
 
-def stratified_subset(labels: Sequence[int], limit: int, *, seed: int = 0) -> list[int]:
-    """Indices of up to limit items, spread over the classes as evenly as possible; sorted, seeded."""
-    generator = np.random.default_rng(seed)
-    by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_class.setdefault(label, []).append(index)
-    classes = sorted(by_class)
-    # Shuffled within each class because neighbouring photos are often near-duplicate shots.
-    queues = [list(generator.permutation(by_class[classes[i]])) for i in generator.permutation(len(classes))]
-    chosen: list[int] = []
-    for depth in range(max(map(len, queues), default=0)):
-        for queue in queues:
-            if depth < len(queue) and len(chosen) < limit:
-                chosen.append(int(queue[depth]))
-    return sorted(chosen)
+def measure(
+    embedder: Embedder, task: RetrievalTask, *, batch_size: int = 32, progress: bool = False
+) -> Measurement:
+    """Embed a task's images, rank the gallery for each query and score the rankings at cutoffs(task.k)."""
+    embedding_started = time.perf_counter()
+    gallery_vectors = _embed(embedder, task.gallery.paths, batch_size, progress, "gallery")
+    if task.exclude_self:
+        query_vectors = gallery_vectors[: len(task.queries)]
+    else:
+        query_vectors = _embed(embedder, task.queries.paths, batch_size, progress, "queries")
+    embedding_seconds = time.perf_counter() - embedding_started
+    query_labels = np.asarray(task.queries.labels)
+    gallery_labels = np.asarray(task.gallery.labels)
+    ranked_indices, ranked_labels = rank_gallery(
+        query_vectors, gallery_vectors, gallery_labels, None, exclude_self=task.exclude_self
+    )
+    counts = relevant_counts(query_labels, gallery_labels, exclude_self=task.exclude_self)
+    metrics = score_rankings(ranked_labels, query_labels, counts, cutoffs(task.k))
+    return Measurement(metrics, ranked_indices, ranked_labels, counts, embedding_seconds)
 
 
 def run_task(
@@ -174,26 +118,13 @@ def run_task(
     The report's seconds count from started, a time.perf_counter() reading, or else from the call.
     """
     started = time.perf_counter() if started is None else started
-    embedding_started = time.perf_counter()
-    gallery_vectors = _embed(embedder, task.gallery.paths, batch_size, progress, "gallery")
-    if task.exclude_self:
-        query_vectors = gallery_vectors[: len(task.queries)]
-    else:
-        query_vectors = _embed(embedder, task.queries.paths, batch_size, progress, "queries")
-    embedding_seconds = time.perf_counter() - embedding_started
-    query_labels = np.asarray(task.queries.labels)
-    gallery_labels = np.asarray(task.gallery.labels)
-    ranked_indices, ranked_labels = rank_gallery(
-        query_vectors, gallery_vectors, gallery_labels, None, exclude_self=task.exclude_self
-    )
-    counts = relevant_counts(query_labels, gallery_labels, exclude_self=task.exclude_self)
-    metrics = score_rankings(ranked_labels, query_labels, counts, cutoffs(task.k))
+    measured = measure(embedder, task, batch_size=batch_size, progress=progress)
     sheet: Path | None = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         sheet = out / "contact_sheet.png"
-        correct = ranked_labels == query_labels[:, None]
-        _draw_sheet(sheet, task, ranked_indices, correct, min(SHEET_RESULTS, task.k))
+        correct = measured.ranked_labels == np.asarray(task.queries.labels)[:, None]
+        _draw_sheet(sheet, task, measured.ranked_indices, correct, min(SHEET_RESULTS, task.k))
     report = EvaluationReport(
         model=embedder.info.key,
         task=task.name,
@@ -202,9 +133,9 @@ def run_task(
         limit=task.limit,
         queries=len(task.queries),
         gallery=len(task.gallery),
-        queries_without_relevant=int((counts == 0).sum()),
-        metrics={name: round(value, 6) for name, value in metrics.items()},
-        embedding_seconds=round(embedding_seconds, 2),
+        queries_without_relevant=int((measured.relevant_counts == 0).sum()),
+        metrics={name: round(value, 6) for name, value in measured.metrics.items()},
+        embedding_seconds=round(measured.embedding_seconds, 2),
         seconds=round(time.perf_counter() - started, 2),
         contact_sheet=None if sheet is None else str(sheet),
     )
@@ -255,7 +186,7 @@ def _draw_sheet(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; prints the report as JSON."""
     parser = argparse.ArgumentParser(
-        prog="python -m embedder.evaluate", description="Measure an embedder on a retrieval task."
+        prog="python -m embedder.evaluation", description="Measure an embedder on a retrieval task."
     )
     parser.add_argument(
         "--model", default="efficientnet_lite0", help="model name, NAME:weights.pth or checkpoint"
@@ -290,7 +221,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"error: {error}\n")
     print(json.dumps(report, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from embedder.sampler import ProductBatchSampler
+from embedder.training.product_batch_sampler import ProductBatchSampler
 
 # Ten products with 2 to 11 photos: some have fewer than K = 4, most have a partial last group.
 LABELS = [label for label in range(10) for _ in range(label + 2)]

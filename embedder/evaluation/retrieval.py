@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from embedder.metrics import average_precision, map_at_r, ndcg_at_k, precision_at_k, recall_at_k
+from embedder.evaluation.metrics import average_precision, map_at_r, ndcg_at_k, precision_at_k, recall_at_k
 
 # Queries scored per matrix product: 1,024 x 100,000 float32 similarities is 400 MB at most.
 QUERY_CHUNK = 1024

@@ -1,21 +1,12 @@
-"""What a training run reads: train and validation photos, and torch Datasets that decode them.
+"""What a training run reads: its train photos and validation queries, never the test split."""
 
-The datasets give one augmented view per photo (supervised) or two (contrastive).
-"""
-
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import Dataset
 
 from embedder.datasets import LabelledImages, grocery_iconic, grocery_split, image_folder, is_grocery_dataset
-from embedder.images import load_image
-
-Transform = Callable[[Image.Image], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -88,34 +79,3 @@ def relabel(images: LabelledImages, class_names: list[str]) -> LabelledImages:
         [position[images.class_names[images.labels[i]]] for i in keep],
         class_names,
     )
-
-
-class SingleViewDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Item i is (transform(photo i) of shape (3, H, W), label i)."""
-
-    def __init__(self, images: LabelledImages, transform: Transform) -> None:
-        self.images = images
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = load_image(self.images.paths[index])
-        return self.transform(image), self.images.labels[index]
-
-
-class TwoViewDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
-    """Item i is two independent random views (3, H, W) of photo i and its label, as SimCLR takes."""
-
-    def __init__(self, images: LabelledImages, transform: Transform) -> None:
-        self.images = images
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        # Decode once; the two views differ only in their random augmentation.
-        image = load_image(self.images.paths[index])
-        return self.transform(image), self.transform(image), self.images.labels[index]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from embedder.nt_xent_loss import NTXentLoss
+from embedder.training.nt_xent_loss import NTXentLoss
 
 
 def reference_loss(

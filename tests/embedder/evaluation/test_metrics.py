@@ -1,4 +1,4 @@
-"""Tests for embedder.metrics against small cases worked out by hand."""
+"""Tests for embedder.evaluation.metrics against small cases worked out by hand."""
 
 from math import log2
 
@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embedder.metrics import average_precision, map_at_r, ndcg_at_k, precision_at_k, recall_at_k
+from embedder.evaluation.metrics import average_precision, map_at_r, ndcg_at_k, precision_at_k, recall_at_k
 
 # A gallery of five items labelled {0, 0, 1, 1, 2}, fully ranked for three queries.
 QUERY_LABELS = np.array([0, 1, 2])

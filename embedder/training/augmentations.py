@@ -1,4 +1,5 @@
-"""Random training augmentations: PIL RGB image in, normalised (3, size, size) float tensor out.
+"""Random training augmentations (PIL RGB image in, normalised (3, size, size) float tensor out), and
+the deterministic preprocessing that embeds images for a model trained with them.
 
 Both pipelines end with the model's own normalisation (EfficientNet-Lite0: mean = std = 0.5;
 ResNet: ImageNet mean and std), taken from its Preprocessing, so that training sees the inputs

@@ -1,0 +1,1 @@
+"""Measure an embedder on a retrieval task (`vitrine evaluate`): metrics, ranking, contact sheets."""

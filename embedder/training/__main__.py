@@ -1,0 +1,5 @@
+"""python -m embedder.training: the same as `vitrine train`."""
+
+from embedder.training.main import main
+
+main()

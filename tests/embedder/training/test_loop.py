@@ -1,0 +1,64 @@
+"""Tests for a run's optimiser set-up and a few real training steps."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from embedder.efficientnet_lite import EfficientNetLite0
+from embedder.images import load_image
+from embedder.registry import plain_weights_preprocessing
+from embedder.training.config import TrainConfig
+from embedder.training.data import load_training_data
+from embedder.training.loop import TrainingRun, train_one_epoch, validate
+from embedder.training.nt_xent_loss import NTXentLoss
+from tests.embedder.training.conftest import PRODUCTS, tiny_config
+
+
+def test_pretrained_lite0_trains_only_its_unfrozen_stages() -> None:
+    config = TrainConfig("efficientnet_lite0", "supcon", Path("."), Path("."), freeze_stages=6)
+    run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
+    trained = {id(p) for p in run.optimizer.param_groups[0]["params"]}
+    backbone = run.backbone
+    assert isinstance(backbone, EfficientNetLite0)
+    # Stages 6 and 7 are the last five blocks: 4 of 192 channels and 1 of 320.
+    assert all(id(p) in trained for block in backbone._blocks[-5:] for p in block.parameters())
+    assert not any(id(p) in trained for block in backbone._blocks[:-5] for p in block.parameters())
+    assert all(id(p) in trained for p in backbone._conv_head.parameters())
+    assert [group["lr"] for group in run.optimizer.param_groups] == pytest.approx([1e-4, 1e-3])
+
+
+@pytest.mark.parametrize("method", ["supervised", "supcon"])
+def test_a_few_training_steps_reduce_the_loss(tiny_trees: tuple[Path, Path], method: str) -> None:
+    config = tiny_config(tiny_trees, Path("unused"), method=method, lr=1e-3)
+    run = TrainingRun.start(config, len(PRODUCTS), steps_per_epoch=7)
+    data = load_training_data(config.data)
+    preprocessing = replace(plain_weights_preprocessing(config.arch), resize=36, crop=32)
+    images = torch.stack([preprocessing.to_tensor(load_image(path)) for path in data.train.paths])
+    labels = torch.tensor(data.train.labels)
+    batch = (images, labels) if method == "supervised" else (images, images.flip(-1), labels)
+    loss_function: nn.Module = (
+        nn.CrossEntropyLoss(label_smoothing=0.1) if method == "supervised" else NTXentLoss()
+    )
+
+    def steps(count: int) -> float:
+        return train_one_epoch(run, [batch] * count, loss_function, "test")
+
+    before = steps(1)  # the loss is taken before the step's update
+    steps(5)
+    assert steps(1) < 0.8 * before
+
+
+def test_validation_scores_the_backbone_and_leaves_it_training(tiny_trees: tuple[Path, Path]) -> None:
+    config = tiny_config(tiny_trees, Path("unused"))
+    data = load_training_data(config.data, config.val_data)
+    run = TrainingRun.start(config, len(PRODUCTS), steps_per_epoch=1)
+    run.set_training_mode()
+    preprocessing = replace(plain_weights_preprocessing(config.arch), resize=36, crop=32)
+    metrics = validate(run.backbone, data, preprocessing, config)
+    assert list(metrics) == ["recall@1", "recall@5", "map@r"]
+    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    # The scores come from a copy: the backbone being trained keeps its mode and its gradients.
+    assert run.backbone.training and all(p.requires_grad for p in run.backbone.parameters())

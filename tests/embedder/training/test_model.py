@@ -1,0 +1,42 @@
+"""Tests for the trainable model: the backbone's stages, its initialisation and freezing."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from embedder.efficientnet_lite import EfficientNetLite0
+from embedder.training.config import TrainConfig
+from embedder.training.loop import TrainingRun
+from embedder.training.model import backbone_stages, freeze_stages, initial_backbone
+
+
+def test_stages_are_the_stem_then_the_block_groups() -> None:
+    resnet = initial_backbone(TrainConfig("resnet18", "supervised", Path("."), Path("."), from_scratch=True))
+    assert len(backbone_stages(resnet)) == 5
+    assert len(backbone_stages(EfficientNetLite0(num_classes=None))) == 8
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_from_scratch_resnet_blocks_start_as_the_identity(arch: str) -> None:
+    # Zero-initialised residual branches: without them a from-scratch ResNet-50 never left
+    # SimCLR's chance-level loss on the Grocery Store data (docs/quality.md).
+    backbone = initial_backbone(TrainConfig(arch, "simclr", Path("."), Path("."), from_scratch=True))
+    block = backbone.layer2[1]  # type: ignore[index]  # no downsampling: input and output shapes agree
+    width = block.conv1.in_channels
+    backbone.train()
+    features = torch.randn(2, width, 8, 8)
+    assert torch.allclose(block(features), torch.relu(features), atol=1e-6)
+
+
+def test_frozen_stages_get_no_gradients_and_keep_their_statistics() -> None:
+    config = TrainConfig("resnet18", "supervised", Path("."), Path("."), from_scratch=True, freeze_stages=2)
+    run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
+    run.set_training_mode()
+    backbone = run.backbone
+    assert not backbone.bn1.training and not backbone.layer1.training and backbone.layer2.training
+    backbone(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert all(p.grad is None for p in [*backbone.conv1.parameters(), *backbone.layer1.parameters()])
+    assert all(p.grad is not None for p in backbone.layer2.parameters())
+    with pytest.raises(ValueError, match="5 stages"):
+        freeze_stages(backbone, 6)
