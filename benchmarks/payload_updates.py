@@ -49,9 +49,9 @@ from sqlalchemy import insert, inspect, text, update
 from backend.catalog import queries as catalog
 from backend.catalog.database import create_database_engine, downgrade_schema, transaction, upgrade_schema
 from backend.catalog.schema import Product, ProductImage
+from backend.filters.fields import point_payload
 from backend.filters.search_filter import SearchFilter
 from backend.settings import Settings
-from backend.sync.service import point_payload
 from backend.vectors import edge_store as vectors_edge
 from backend.vectors.types import IndexPoint, PayloadUpdate
 from backend.wiring import build_services

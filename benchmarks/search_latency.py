@@ -7,7 +7,7 @@ Run from the repository root:
 Engines, each through the facade the service uses:
   numpy  exact brute force (the baseline, and the ground truth of recall)
   local  qdrant-client's embedded engine on disk (`backend.vectors.QdrantClientStore.embedded_at`)
-  edge   Qdrant Edge on disk (`backend.vectors_edge.EdgeStore`), HNSW built by optimize()
+  edge   Qdrant Edge on disk (`backend.vectors.edge_store.EdgeStore`), HNSW built by optimize()
 
 Every query is Vitrine's query: the top 10 *products* (one hit per product_id), for unfiltered,
 ~1% and ~20% selective filters (category + price range, as a shopper filters), and a recommend
@@ -49,7 +49,8 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.filters.search_filter import SearchFilter
-from backend.vectors.edge_store import RECOMMEND_EF, SEARCH_EF, EdgeStore
+from backend.vectors.edge_config import RECOMMEND_EF, SEARCH_EF
+from backend.vectors.edge_store import EdgeStore
 from backend.vectors.qdrant_client_store import QdrantClientStore
 from backend.vectors.types import IndexPoint, ProductHit
 

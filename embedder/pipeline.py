@@ -2,9 +2,10 @@
 
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional
 
 from embedder.embedding import Embedder
+from embedder.errors import ImageLoadError
 from embedder.images import DEFAULT_MAX_PIXELS, load_image
 from embedder.preprocessing import Preprocessing
 
@@ -74,7 +76,16 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def embed_files(
+@dataclass(frozen=True)
+class EmbeddedBatch:
+    """One batch of a stream: the rows it embedded and the files it could not read, by input position."""
+
+    positions: list[int]
+    vectors: npt.NDArray[np.float32]
+    failures: list[tuple[int, ImageLoadError]]
+
+
+def embed_batches(
     embedder: Embedder,
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -83,16 +94,17 @@ def embed_files(
     threads: int | None = None,
     draft: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> npt.NDArray[np.float32]:
-    """Embed image files in order, decoding ahead in threads; rows match Embedder.embed_paths."""
+) -> Generator[EmbeddedBatch, None, None]:
+    """Embed image files batch by batch, decoding ahead in threads; a file that cannot be read is a failure.
+
+    Each batch covers the next `batch_size` paths in order. `threads` sets PyTorch's intra-op
+    threads while the stream runs (None leaves the process's setting alone, as a server wants).
+    """
     if batch_size < 1 or decode_workers < 1:
         raise ValueError(f"batch_size and decode_workers must be positive: {batch_size}, {decode_workers}")
-    vectors = np.empty((len(paths), embedder.info.dimension), dtype=np.float32)
     crop = embedder.preprocessing.crop
-    # One PyTorch thread per core: decoding is a few percent of the work, and Pillow releases the GIL
-    # while it decodes and resizes, so the workers slot into the gaps rather than need cores of their own.
     with (
-        torch_threads(threads or usable_cores()),
+        torch_threads(threads) if threads else nullcontext(),
         ThreadPoolExecutor(decode_workers, thread_name_prefix="decode") as pool,
     ):
         pending: deque[Future[Pixels]] = deque()
@@ -113,13 +125,56 @@ def embed_files(
                 refill()
                 count = min(batch_size, len(paths) - start)
                 pixels = np.empty((count, crop, crop, 3), dtype=np.uint8)
-                for index in range(count):
-                    pixels[index] = pending.popleft().result()
+                positions: list[int] = []
+                failures: list[tuple[int, ImageLoadError]] = []
+                for position in range(start, start + count):
+                    try:
+                        pixels[len(positions)] = pending.popleft().result()
+                    except ImageLoadError as error:
+                        failures.append((position, error))
+                        continue
+                    positions.append(position)
                 refill()
-                vectors[start : start + count] = embedder.embed_batch(
-                    normalise_batch(pixels, embedder.preprocessing)
+                vectors = (
+                    embedder.embed_batch(normalise_batch(pixels[: len(positions)], embedder.preprocessing))
+                    if positions
+                    else np.empty((0, embedder.info.dimension), dtype=np.float32)
                 )
+                yield EmbeddedBatch(positions, vectors, failures)
         finally:
             for future in pending:
                 future.cancel()
+
+
+def embed_files(
+    embedder: Embedder,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    batch_size: int = 32,
+    decode_workers: int = 1,
+    threads: int | None = None,
+    draft: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> npt.NDArray[np.float32]:
+    """Embed image files in order, decoding ahead in threads; rows match Embedder.embed_paths.
+
+    Raises ImageLoadError naming the first file that cannot be read.
+    """
+    vectors = np.empty((len(paths), embedder.info.dimension), dtype=np.float32)
+    # One PyTorch thread per core: decoding is a few percent of the work, and Pillow releases the GIL
+    # while it decodes and resizes, so the workers slot into the gaps rather than need cores of their own.
+    batches = embed_batches(
+        embedder,
+        paths,
+        batch_size=batch_size,
+        decode_workers=decode_workers,
+        threads=threads or usable_cores(),
+        draft=draft,
+        max_pixels=max_pixels,
+    )
+    with closing(batches):  # stops the decoders at once when a file fails
+        for batch in batches:
+            if batch.failures:
+                raise batch.failures[0][1]
+            vectors[batch.positions] = batch.vectors
     return vectors

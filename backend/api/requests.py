@@ -9,9 +9,8 @@ from flask import current_app, request
 from PIL import Image
 from werkzeug.datastructures import MultiDict
 
-from backend.catalog.queries import FACET_FIELDS
 from backend.errors import InvalidRequest, UnsupportedMediaType
-from backend.filters.search_filter import SearchFilter, filter_values_from_json, parse_filters
+from backend.filters.search_filter import FACET_FIELDS, SearchFilter, filter_values_from_json, parse_filters
 from backend.search.service import Page
 from backend.wiring import Services
 

@@ -1,9 +1,8 @@
-"""Importing a catalog file (JSON lines or CSV) with its images, all or nothing.
+"""Reading and checking a catalog file (JSON lines or CSV) and its images before an import.
 
-Every row is validated and every image decoded before anything is written to the
-database; one bad row fails the whole file and each problem is reported with its line
-number. Rows are matched to existing products by SKU: a known SKU is updated and gains the
-row's images that it does not have yet (images are never removed by an import).
+Every row is validated and every image decoded before anything is written, to the database
+or to the image store; one bad row fails the whole file and each problem is reported with
+its line number. `CatalogService.import_file` then writes what passed, in one transaction.
 """
 
 from __future__ import annotations
@@ -11,14 +10,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from backend.catalog import queries as catalog
-from backend.catalog.database import transaction
 from backend.catalog.image_store import ImageStore, StoredImage
 from backend.catalog.validation import ProductFields, parse_product
 from backend.errors import InvalidRequest, VitrineError
@@ -45,44 +40,20 @@ class ImportFailed(InvalidRequest):
         self.problems = problems
 
 
-@dataclass
-class ImportReport:
-    """What an import wrote."""
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image file of a row, decoded and hashed, not yet copied into the image store."""
 
-    created: int = 0
-    updated: int = 0
-    images_added: int = 0
-    skus: list[str] = field(default_factory=list)
+    name: str
+    path: Path
+    image: StoredImage
 
 
 @dataclass(frozen=True)
 class ValidRow:
     line: int
     fields: ProductFields
-    images: list[tuple[str, StoredImage]]
-
-
-def import_catalog(
-    sessions: sessionmaker[Session], store: ImageStore, path: Path, images_dir: Path | None = None
-) -> ImportReport:
-    """Validate the whole file, then write it in one transaction."""
-    rows = validate_file(store, path, images_dir or path.parent)
-    report = ImportReport()
-    with transaction(sessions) as session:
-        for row in rows:
-            product = catalog.find_product_by_sku(session, row.fields["sku"])
-            if product is None:
-                product = catalog.create_product(session, row.fields)
-                report.created += 1
-            else:
-                catalog.update_product(session, product, row.fields)
-                report.updated += 1
-            before = len(product.images)
-            for name, stored in row.images:
-                catalog.add_image(session, product, stored, original_name=name)
-            report.images_added += len(product.images) - before
-            report.skus.append(product.sku)
-    return report
+    images: list[CheckedImage]
 
 
 def validate_file(store: ImageStore, path: Path, images_dir: Path) -> list[ValidRow]:
@@ -184,14 +155,14 @@ def _validate_row(store: ImageStore, line: int, record: dict[str, Any] | RowProb
         raise InvalidRequest("images must be a list of file paths")
     if not names:
         raise InvalidRequest("a product needs at least one image")
-    images = [(name, _store_image(store, root, name)) for name in names]
+    images = [_check_image(store, root, name) for name in names]
     return ValidRow(line, fields, images)
 
 
-def _store_image(store: ImageStore, root: Path, name: str) -> StoredImage:
+def _check_image(store: ImageStore, root: Path, name: str) -> CheckedImage:
     path = (root / name).resolve()
     if not path.is_relative_to(root):
         raise InvalidRequest(f"image {name!r} is outside the images folder {str(root)!r}")
     if not path.is_file():
         raise InvalidRequest(f"image {name!r} not found under {str(root)!r}")
-    return store.put(path.read_bytes(), name=name)
+    return CheckedImage(name, path, store.check(path.read_bytes(), name=name))

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +37,36 @@ class ImageStore:
 
     def put(self, data: bytes, *, name: str) -> StoredImage:
         """Validate that the bytes are a usable image and store them (idempotent)."""
+        checked = self.check(data, name=name)
+        self.write(data, checked)
+        return checked
+
+    def check(self, data: bytes, *, name: str) -> StoredImage:
+        """Validate the bytes as `put` does and say where they would be stored, writing nothing."""
         image = self.decode(data, name=name)
         content_hash = hashlib.sha256(data).hexdigest()
         storage_key = f"{content_hash[:2]}/{content_hash}{_extension(data)}"
-        target = self.root / storage_key
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename so a reader never sees half a file.
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
-                handle.write(data)
-                temporary = Path(handle.name)
-            os.replace(temporary, target)
         return StoredImage(content_hash, storage_key, image.width, image.height)
+
+    def write(self, data: bytes, checked: StoredImage) -> bool:
+        """Store checked bytes under their key; False when the file was already there."""
+        if hashlib.sha256(data).hexdigest() != checked.content_hash:
+            raise InvalidRequest(f"image {checked.storage_key!r} changed after it was checked")
+        target = self.root / checked.storage_key
+        if target.exists():
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename so a reader never sees half a file.
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
+            handle.write(data)
+            temporary = Path(handle.name)
+        os.replace(temporary, target)
+        return True
+
+    def remove(self, storage_keys: Iterable[str]) -> None:
+        """Delete stored files (those a failed write left behind); missing ones are fine."""
+        for storage_key in storage_keys:
+            (self.root / storage_key).unlink(missing_ok=True)
 
     def decode(self, data: bytes, *, name: str) -> Image.Image:
         """Decode bytes into an RGB image, mapping failures to request errors."""

@@ -14,8 +14,8 @@ from backend.catalog.image_store import StoredImage
 from backend.catalog.schema import Product, ProductImage
 from backend.catalog.validation import ProductFields
 from backend.errors import Conflict, NotFound
-from backend.filters.search_filter import SearchFilter
-from backend.json_values import as_indexed
+from backend.filters.fields import holds, sql_condition
+from backend.filters.search_filter import FACETS, SearchFilter
 
 
 def get_product(session: Session, product_id: int) -> Product:
@@ -71,6 +71,14 @@ def create_product(session: Session, fields: ProductFields) -> Product:
     session.add(product)
     session.flush()
     return product
+
+
+def upsert_product(session: Session, fields: ProductFields) -> tuple[Product, bool]:
+    """The product with the fields' SKU, created or updated; True when it was created."""
+    product = find_product_by_sku(session, fields["sku"])
+    if product is None:
+        return create_product(session, fields), True
+    return update_product(session, product, fields), False
 
 
 def update_product(session: Session, product: Product, fields: ProductFields) -> Product:
@@ -137,21 +145,6 @@ class IndexedImage(NamedTuple):
     in_stock: bool
     attributes: dict[str, Any]
 
-    def payload(self) -> dict[str, Any]:
-        """The filterable fields stored beside the vector."""
-        return {
-            "product_id": self.product_id,
-            "image_id": self.image_id,
-            "sku": self.sku,
-            "name_lower": self.name.lower(),
-            "category": self.category,
-            "brand": self.brand,
-            "price": float(self.price),
-            "currency": self.currency,
-            "in_stock": self.in_stock,
-            "attributes": as_indexed(self.attributes) if self.attributes else self.attributes,
-        }
-
 
 def iter_indexed_images(session: Session, *, page_size: int = 5000) -> Iterator[IndexedImage]:
     """Every image in the catalog with its product's filterable fields, in image-id order."""
@@ -206,34 +199,34 @@ def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[i
     return grouped
 
 
-FACET_FIELDS = ("category", "brand")
-
-
 def count_facets(
-    session: Session, search_filter: SearchFilter, fields: Sequence[str]
+    session: Session, search_filter: SearchFilter, facets: Sequence[str]
 ) -> dict[str, dict[str, int]]:
-    """Product counts per category/brand value among the products that pass the filter."""
-    query = select(Product.category, Product.brand, Product.attributes)
-    if search_filter.categories:
-        query = query.where(Product.category.in_(search_filter.categories))
-    if search_filter.brands:
-        query = query.where(Product.brand.in_(search_filter.brands))
-    if search_filter.price_min is not None:
-        query = query.where(Product.price >= search_filter.price_min)
-    if search_filter.price_max is not None:
-        query = query.where(Product.price <= search_filter.price_max)
-    if search_filter.in_stock is not None:
-        query = query.where(Product.in_stock == search_filter.in_stock)
-    if search_filter.exclude_product_ids:
-        query = query.where(Product.id.not_in(search_filter.exclude_product_ids))
-    if search_filter.name_contains is not None:
-        query = query.where(func.lower(Product.name).contains(search_filter.name_contains, autoescape=True))
-    counts: dict[str, Counter[str]] = {field: Counter() for field in fields}
-    # Attribute conditions are checked here rather than in SQL: JSON operators differ per database.
-    for category, brand, attributes in session.execute(query):
-        if not search_filter.attributes_match(attributes):
+    """Product counts per value of each facet field among the products that pass the filter."""
+    # Every column a declaration may read, so fields checked in Python can read this row too.
+    query = select(
+        Product.id,
+        Product.name,
+        Product.category,
+        Product.brand,
+        Product.price,
+        Product.in_stock,
+        Product.attributes,
+    )
+    in_python = []
+    for declaration, constraint in search_filter.conditions():
+        if declaration.column is None:
+            in_python.append((declaration, constraint))
+        else:
+            query = query.where(sql_condition(declaration.kind, declaration.column(), constraint))
+    counts: dict[str, Counter[Any]] = {name: Counter() for name in facets}
+    readers = {name: FACETS[name].row_value for name in facets}
+    for row in session.execute(query):
+        if not all(
+            holds(declaration.kind, declaration.row_value(row, row.id), constraint)
+            for declaration, constraint in in_python
+        ):
             continue
-        values = {"category": category, "brand": brand}
-        for field in fields:
-            counts[field][values[field]] += 1
-    return {field: dict(counter.most_common()) for field, counter in counts.items()}
+        for name, value_of in readers.items():
+            counts[name][value_of(row, row.id)] += 1
+    return {name: dict(counter.most_common()) for name, counter in counts.items()}

@@ -1,17 +1,32 @@
-"""Catalog changes as transactions: what the admin API calls."""
+"""Catalog changes as transactions: the one write path of the admin API, bulk upserts and file imports.
+
+Each entry point validates its input, then goes through the same steps: find the product by
+SKU and create or update it (`queries.upsert_product`), and attach images whose bytes were
+checked first and copied into the image store only inside the write. They differ only where
+their documented semantics do:
+
+- the admin API changes one product per call (create refuses a taken SKU: 409);
+- a bulk upsert keeps every good row and reports each bad one by line (a savepoint per row);
+- a file import is all or nothing: any bad row fails the file, nothing is written.
+
+A write that fails removes the image files it added, so a failed import or upload leaves none.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.catalog import queries as catalog
 from backend.catalog.database import transaction
-from backend.catalog.image_store import ImageStore
+from backend.catalog.file_import import CheckedImage, validate_file
+from backend.catalog.image_store import ImageStore, StoredImage
 from backend.catalog.schema import Product, ProductImage
 from backend.catalog.validation import parse_product
 from backend.errors import InvalidRequest, NotFound, VitrineError
@@ -24,6 +39,16 @@ class BulkReport:
     created: int = 0
     updated: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote."""
+
+    created: int = 0
+    updated: int = 0
+    images_added: int = 0
+    skus: list[str] = field(default_factory=list)
 
 
 class CatalogService:
@@ -64,11 +89,11 @@ class CatalogService:
     def add_image(self, product_id: int, data: bytes, name: str) -> ProductImage:
         """Validate, store and attach an uploaded image."""
         with self.sessions() as session:
-            catalog.get_product(session, product_id)  # 404 before storing anything
-        stored = self.images.put(data, name=name)
-        with transaction(self.sessions) as session:
-            product = catalog.get_product(session, product_id)
-            return catalog.add_image(session, product, stored, original_name=name)
+            catalog.get_product(session, product_id)  # 404 before decoding anything
+        checked = self.images.check(data, name=name)
+        with self._writing_images() as written, transaction(self.sessions) as session:
+            product = catalog.get_product(session, product_id)  # deleted meanwhile: 404, no file kept
+            return self._attach(session, product, name, data, checked, written)
 
     def delete_image(self, product_id: int, image_id: int) -> None:
         """Detach an image from a product."""
@@ -83,6 +108,26 @@ class CatalogService:
             if image.id == image_id:
                 return image
         raise NotFound(f"product {product_id} has no image {image_id}")
+
+    def import_file(self, path: Path, images_dir: Path | None = None) -> ImportReport:
+        """Import a catalog file with its images, all or nothing (ImportFailed lists every bad row).
+
+        Rows are matched to products by SKU: a known SKU is updated and gains the row's images
+        that it does not have yet (an import never removes images).
+        """
+        rows = validate_file(self.images, path, images_dir or path.parent)
+        report = ImportReport()
+        with self._writing_images() as written, transaction(self.sessions) as session:
+            for row in rows:
+                product, created = catalog.upsert_product(session, row.fields)
+                report.created += created
+                report.updated += not created
+                before = len(product.images)
+                for image in row.images:
+                    self._attach_file(session, product, image, written)
+                report.images_added += len(product.images) - before
+                report.skus.append(product.sku)
+        return report
 
     def bulk_upsert(self, lines: Iterable[str]) -> BulkReport:
         """Create or update products from JSON lines, keyed by SKU; bad rows are reported, good rows kept."""
@@ -105,13 +150,40 @@ class CatalogService:
         if isinstance(data, dict) and "images" in data:
             raise InvalidRequest("images are not taken here; POST them to /admin/products/<id>/images")
         sku = data.get("sku") if isinstance(data, dict) else None
-        existing = catalog.find_product_by_sku(session, sku) if isinstance(sku, str) else None
-        fields = parse_product(data, partial=existing is not None)
+        # A known SKU needs only the fields that change; a new one needs them all.
+        known = isinstance(sku, str) and catalog.find_product_by_sku(session, sku) is not None
+        fields = parse_product(data, partial=known)
         # A savepoint per row: a row that fails in the database leaves the others intact.
         with session.begin_nested():
-            if existing is None:
-                catalog.create_product(session, fields)
-                report.created += 1
-            else:
-                catalog.update_product(session, existing, fields)
-                report.updated += 1
+            _product, created = catalog.upsert_product(session, fields)
+        report.created += created
+        report.updated += not created
+
+    def _attach_file(
+        self, session: Session, product: Product, image: CheckedImage, written: list[str]
+    ) -> None:
+        self._attach(session, product, image.name, image.path.read_bytes(), image.image, written)
+
+    def _attach(
+        self,
+        session: Session,
+        product: Product,
+        name: str,
+        data: bytes,
+        checked: StoredImage,
+        written: list[str],
+    ) -> ProductImage:
+        """Copy checked bytes into the image store (noting a new file) and attach them to the product."""
+        if self.images.write(data, checked):
+            written.append(checked.storage_key)
+        return catalog.add_image(session, product, checked, original_name=name)
+
+    @contextmanager
+    def _writing_images(self) -> Iterator[list[str]]:
+        """Collect the image files a write adds, and remove them if the write fails."""
+        written: list[str] = []
+        try:
+            yield written
+        except BaseException:
+            self.images.remove(written)
+            raise

@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -20,7 +12,8 @@ from typing import Any
 import click
 
 from backend.catalog.database import require_current_schema, upgrade_schema
-from backend.catalog.file_import import ImportFailed, import_catalog
+from backend.catalog.file_import import ImportFailed
+from backend.cli.serving import run_gunicorn
 from backend.demo.grocery_catalog import write_grocery_catalog
 from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
 from backend.errors import VitrineError
@@ -98,7 +91,7 @@ def import_command(catalog_file: Path, images_dir: Path | None) -> None:
     with opened_services() as services:
         require_current_schema(services.engine)
         try:
-            report = import_catalog(services.sessions, services.images, catalog_file, images_dir)
+            report = services.catalog.import_file(catalog_file, images_dir)
         except ImportFailed as failure:
             for problem in failure.problems:
                 click.echo(f"{catalog_file}:{problem.line}: {problem.message}", err=True)
@@ -165,10 +158,6 @@ def similar(product_id: int, **options: Any) -> None:
         _print_matches(matches)
 
 
-# gunicorn's default access log line, plus the request's duration and the worker that served it.
-ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms pid=%(p)s'
-
-
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", type=int, default=None, help="Default: 1 embedded, 2 with a server.")
@@ -177,97 +166,13 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
     """Serve the HTTP API with gunicorn.
 
     With the embedded engine and more than one worker, a store process owns the engine's
-    folder and the workers call it over a socket (backend/store_server.py).
+    folder and the workers call it over a socket (docs/architecture.md).
     """
     settings = Settings.from_env()
     embedded = not settings.qdrant_url
     if workers is None:
         workers = 1 if embedded else 2
-    arguments = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        bind,
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--timeout",
-        "120",
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        ACCESS_LOG_FORMAT,
-        "backend.app:create_app()",
-    ]
-    if not embedded or workers == 1:
-        os.execvp(arguments[0], arguments)
-    raise SystemExit(_serve_with_store_process(arguments))
-
-
-def _serve_with_store_process(gunicorn_arguments: list[str]) -> int:
-    """Run gunicorn beside a store process; restart the store if it dies, stop it after gunicorn."""
-    folder = Path(tempfile.mkdtemp(prefix="vitrine-store-"))  # short: a socket path allows ~100 chars
-    address = folder / "store.sock"
-    environment = {
-        **os.environ,
-        "VITRINE_STORE_ADDRESS": str(address),
-        "VITRINE_STORE_AUTHKEY": secrets.token_hex(32),
-    }
-    stop_requested: list[int] = []
-    server: subprocess.Popen[bytes] | None = None
-    store: subprocess.Popen[bytes] | None = None
-
-    def forward(number: int, _frame: Any) -> None:
-        stop_requested.append(number)
-        if server is not None:
-            server.send_signal(number)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    try:
-        store = _start_store(environment, address)
-        if stop_requested:
-            return 0
-        server = subprocess.Popen(gunicorn_arguments, env=environment)
-        while (code := server.poll()) is None:
-            if store.poll() is not None:  # workers reconnect on their next call; 503 meanwhile
-                click.echo(f"vector store process exited ({store.returncode}); starting another", err=True)
-                store = _start_store(environment, address)
-            time.sleep(0.5)
-        return code
-    finally:
-        if server is not None and server.poll() is None:
-            server.terminate()
-            server.wait()
-        if store is not None:
-            store.terminate()  # it closes the store (flush, release the folder lock) and exits
-            try:
-                store.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                store.kill()
-                store.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _start_store(environment: dict[str, str], address: Path) -> subprocess.Popen[bytes]:
-    """Start `python -m backend.store_server` and wait until it listens."""
-    address.unlink(missing_ok=True)  # left behind by a store process that was killed
-    # Its own session: a terminal's Ctrl-C reaches gunicorn, and the store stops only after it
-    # (and by itself if this process dies).
-    store = subprocess.Popen(
-        [sys.executable, "-m", "backend.vectors.store_process"], env=environment, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while not address.exists():
-        if store.poll() is not None:
-            raise click.ClickException(f"the vector store process exited with status {store.returncode}")
-        if time.monotonic() > deadline:
-            store.kill()
-            raise click.ClickException("the vector store process did not start within 120 s")
-        time.sleep(0.05)
-    return store
+    raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers > 1))
 
 
 @main.command(name="sample-catalog")
@@ -319,7 +224,7 @@ def demo() -> None:
     click.echo(f"catalog database: {_redact(settings.database_url)}")
     click.echo(f"vector store: {settings.vector_store_location}")
     with opened_services() as services:
-        report = import_catalog(services.sessions, services.images, catalog_file, sample / "images")
+        report = services.catalog.import_file(catalog_file, sample / "images")
         click.echo(f"imported {report.created} new / {report.updated} existing products")
         sync_report = services.sync.run()
         click.echo(

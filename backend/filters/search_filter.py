@@ -3,73 +3,152 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 
 from backend.catalog.validation import parse_bool
 from backend.errors import InvalidRequest
+from backend.filters.fields import (
+    ATTRIBUTES,
+    BRAND,
+    CATEGORY,
+    IN_STOCK,
+    NAME_LOWER,
+    PRICE,
+    PRODUCT_ID,
+    FilterableProduct,
+    FilterField,
+    Kind,
+    PayloadField,
+    holds,
+    product_column,
+)
 from backend.json_values import INT64_MAX, INT64_MIN, is_unicode_text
 
-FILTER_FIELDS = ("category", "brand", "price_min", "price_max", "in_stock", "name")
 ATTRIBUTE_PREFIX = "attr."
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 AttributeValue = str | int | bool
 
 
-class FilterableProduct(Protocol):
-    name: str
-    category: str
-    brand: str
-    price: Decimal
-    in_stock: bool
-    attributes: dict[str, Any]
+def declared(
+    kind: Kind,
+    payload: PayloadField,
+    row_value: Callable[[FilterableProduct, int], Any],
+    *,
+    query: str | None,
+    column: Callable[[], Any] | None,
+    facet: bool = False,
+) -> Any:
+    """A SearchFilter field together with its declaration (no constraint by default)."""
+    declaration = FilterField(query, kind, payload, row_value, column, facet)
+    empty: Any = () if kind in (Kind.ANY_OF, Kind.NONE_OF, Kind.ATTRIBUTES) else None
+    return field(default=empty, metadata={"filter": declaration})
 
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Attribute constraints combined with AND; an empty tuple means no constraint."""
+    """Constraints combined with AND; an empty tuple or None means no constraint.
 
-    categories: tuple[str, ...] = ()
-    brands: tuple[str, ...] = ()
-    price_min: Decimal | None = None
-    price_max: Decimal | None = None
-    in_stock: bool | None = None
-    exclude_product_ids: tuple[int, ...] = ()
+    Each field declares what it filters (see backend/filters/fields.py); the engines'
+    translators, the database re-check and the facet query are derived from the declarations.
+    """
+
+    categories: tuple[str, ...] = declared(
+        Kind.ANY_OF,
+        CATEGORY,
+        lambda product, _id: product.category,
+        query="category",
+        column=product_column("category"),
+        facet=True,
+    )
+    brands: tuple[str, ...] = declared(
+        Kind.ANY_OF,
+        BRAND,
+        lambda product, _id: product.brand,
+        query="brand",
+        column=product_column("brand"),
+        facet=True,
+    )
+    price_min: Decimal | None = declared(
+        Kind.AT_LEAST,
+        PRICE,
+        lambda product, _id: product.price,
+        query="price_min",
+        column=product_column("price"),
+    )
+    price_max: Decimal | None = declared(
+        Kind.AT_MOST,
+        PRICE,
+        lambda product, _id: product.price,
+        query="price_max",
+        column=product_column("price"),
+    )
+    in_stock: bool | None = declared(
+        Kind.EQUALS,
+        IN_STOCK,
+        lambda product, _id: product.in_stock,
+        query="in_stock",
+        column=product_column("in_stock"),
+    )
+    exclude_product_ids: tuple[int, ...] = declared(
+        Kind.NONE_OF,
+        PRODUCT_ID,
+        lambda _product, product_id: product_id,
+        query=None,
+        column=product_column("id"),
+    )
     # (attribute name, accepted values): the attribute must equal one of the values.
-    attributes: tuple[tuple[str, tuple[AttributeValue, ...]], ...] = ()
-    name_contains: str | None = None
+    attributes: tuple[tuple[str, tuple[AttributeValue, ...]], ...] = declared(
+        Kind.ATTRIBUTES, ATTRIBUTES, lambda product, _id: product.attributes, query=None, column=None
+    )
+    name_contains: str | None = declared(
+        Kind.CONTAINS,
+        NAME_LOWER,
+        lambda product, _id: product.name,
+        query="name",
+        column=product_column("name"),
+    )
+
+    def conditions(self) -> list[tuple[FilterField, Any]]:
+        """The declared fields that constrain something, each with its constraint."""
+        return [
+            (declaration, value)
+            for declaration, value in (
+                (declaration_of(item), getattr(self, item.name)) for item in fields(self)
+            )
+            if value is not None and value != ()
+        ]
 
     def matches(self, product: FilterableProduct, product_id: int) -> bool:
         """Whether a product (as the database has it now) passes every constraint."""
-        if self.categories and product.category not in self.categories:
-            return False
-        if self.brands and product.brand not in self.brands:
-            return False
-        if self.price_min is not None and product.price < self.price_min:
-            return False
-        if self.price_max is not None and product.price > self.price_max:
-            return False
-        if self.in_stock is not None and product.in_stock != self.in_stock:
-            return False
-        if self.name_contains is not None and self.name_contains not in product.name.lower():
-            return False
-        return self.attributes_match(product.attributes) and product_id not in self.exclude_product_ids
-
-    def attributes_match(self, attributes: Mapping[str, Any]) -> bool:
-        """Whether catalog attributes satisfy every attribute condition."""
-        for attribute, accepted in self.attributes:
-            value = attributes.get(attribute)
-            # Type-strict: True must not match 1, nor "1" match 1, unless both were accepted.
-            if not any(type(value) is type(option) and value == option for option in accepted):
-                return False
-        return True
+        return all(
+            holds(declaration.kind, declaration.row_value(product, product_id), constraint)
+            for declaration, constraint in self.conditions()
+        )
 
     def excluding(self, product_ids: Iterable[int]) -> SearchFilter:
         """The same filter that also leaves out the given products."""
         merged = tuple(dict.fromkeys((*self.exclude_product_ids, *product_ids)))
         return replace(self, exclude_product_ids=merged)
+
+
+def declaration_of(item: Field[Any]) -> FilterField:
+    """The declaration of one SearchFilter field."""
+    return item.metadata["filter"]  # type: ignore[no-any-return]
+
+
+DECLARATIONS = {item.name: declaration_of(item) for item in fields(SearchFilter)}
+FILTER_FIELDS = tuple(
+    declaration.query for declaration in DECLARATIONS.values() if declaration.query is not None
+)
+FACETS = {
+    declaration.query: declaration
+    for declaration in DECLARATIONS.values()
+    if declaration.facet and declaration.query is not None
+}
+FACET_FIELDS = tuple(FACETS)
 
 
 def parse_filters(values: Mapping[str, list[Any]]) -> SearchFilter:
@@ -92,22 +171,24 @@ def parse_filters(values: Mapping[str, list[Any]]) -> SearchFilter:
             f"price_min ({price_min}) is greater than price_max ({price_max})",
             details={"field": "price_min"},
         )
-    name = _single(values, "name")
-    if name is not None and (not isinstance(name, str) or not name.strip() or not is_unicode_text(name)):
-        raise InvalidRequest("name must be non-empty text", details={"field": "name"})
-    return SearchFilter(
-        categories=_text_values(values, "category"),
-        brands=_text_values(values, "brand"),
-        price_min=price_min,
-        price_max=price_max,
-        in_stock=_single_bool(values, "in_stock"),
-        attributes=tuple(
-            (key.removeprefix(ATTRIBUTE_PREFIX), _attribute_values(key, values[key]))
-            for key in sorted(values)
-            if _is_attribute_field(key)
-        ),
-        name_contains=name.strip().lower() if isinstance(name, str) else None,
+    parsers: dict[Kind, Callable[[Mapping[str, list[Any]], str], Any]] = {
+        Kind.ANY_OF: _text_values,
+        Kind.AT_LEAST: _single_price,
+        Kind.AT_MOST: _single_price,
+        Kind.EQUALS: _single_bool,
+        Kind.CONTAINS: _contained_text,
+    }
+    constraints: dict[str, Any] = {
+        attribute: parsers[declaration.kind](values, declaration.query)
+        for attribute, declaration in DECLARATIONS.items()
+        if declaration.query is not None
+    }
+    constraints["attributes"] = tuple(
+        (key.removeprefix(ATTRIBUTE_PREFIX), _attribute_values(key, values[key]))
+        for key in sorted(values)
+        if _is_attribute_field(key)
     )
+    return SearchFilter(**constraints)
 
 
 def _is_attribute_field(key: str) -> bool:
@@ -185,6 +266,15 @@ def _single_price(values: Mapping[str, list[Any]], name: str) -> Decimal | None:
     if not price.is_finite() or price < 0:
         raise InvalidRequest(f"{name} must be a finite number >= 0", details={"field": name})
     return price
+
+
+def _contained_text(values: Mapping[str, list[Any]], name: str) -> str | None:
+    text = _single(values, name)
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.strip() or not is_unicode_text(text):
+        raise InvalidRequest(f"{name} must be non-empty text", details={"field": name})
+    return text.strip().lower()
 
 
 def _single_bool(values: Mapping[str, list[Any]], name: str) -> bool | None:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.catalog import live_collections as search_indexes
+from backend.catalog import live_collections
 from backend.catalog import queries as catalog
 from backend.catalog.schema import Product
 from backend.errors import Conflict, InvalidRequest
@@ -83,7 +83,7 @@ class SearchService:
         process (a sync job) takes effect at once, as one consistent pair.
         """
         with self.sessions() as session:
-            index = search_indexes.active_index(session)
+            index = live_collections.active_index(session)
         embedder = self.models.get(index.model_spec if index else None)
         collection = index.collection if index else self.store.collection_name(embedder.info.key)
         return collection, embedder

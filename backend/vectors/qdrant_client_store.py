@@ -1,4 +1,4 @@
-"""The vector store over qdrant-client: the only module that imports it.
+"""The vector store over qdrant-client (with `qdrant_filters.py`, the only modules that import it).
 
 One facade over qdrant-client's local mode (a folder on disk, one process at a time) and a
 Qdrant server or cluster (by URL). Points are product images: the point id is the image id
@@ -17,7 +17,9 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from backend.errors import Conflict, Unavailable, VitrineError
+from backend.filters.fields import payload_indexes
 from backend.filters.search_filter import SearchFilter
+from backend.vectors.qdrant_filters import INDEX_TYPES, to_qdrant_filter
 from backend.vectors.store import (
     NamedCollections,
     as_floats,
@@ -28,19 +30,6 @@ from backend.vectors.store import (
 from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
 T = TypeVar("T")
-
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
-    "product_id": models.PayloadSchemaType.INTEGER,
-    "image_id": models.PayloadSchemaType.INTEGER,
-    "sku": models.PayloadSchemaType.KEYWORD,
-    "category": models.PayloadSchemaType.KEYWORD,
-    "brand": models.PayloadSchemaType.KEYWORD,
-    "price": models.PayloadSchemaType.FLOAT,
-    "in_stock": models.PayloadSchemaType.BOOL,
-    "currency": models.PayloadSchemaType.KEYWORD,
-    "model": models.PayloadSchemaType.KEYWORD,
-    "content_hash": models.PayloadSchemaType.KEYWORD,
-}
 
 
 class QdrantClientStore(NamedCollections):
@@ -137,8 +126,8 @@ class QdrantClientStore(NamedCollections):
                 vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
             )
             if not self.embedded:  # the embedded engine has no payload indexes
-                for field, schema in PAYLOAD_INDEXES.items():
-                    client.create_payload_index(name, field, field_schema=schema, wait=True)
+                for key, index in payload_indexes().items():
+                    client.create_payload_index(name, key, field_schema=INDEX_TYPES[index], wait=True)
 
         self._run(ensure)
 
@@ -304,55 +293,5 @@ class QdrantClientStore(NamedCollections):
         return models.SearchParams(exact=True) if passing <= EXACT_SEARCH_MAX_POINTS else None
 
 
-def to_qdrant_filter(search_filter: SearchFilter) -> models.Filter | None:
-    """Translate a domain filter into Qdrant's filter language."""
-    must: list[models.Condition] = []
-    if search_filter.categories:
-        must.append(
-            models.FieldCondition(key="category", match=models.MatchAny(any=list(search_filter.categories)))
-        )
-    if search_filter.brands:
-        must.append(models.FieldCondition(key="brand", match=models.MatchAny(any=list(search_filter.brands))))
-    if search_filter.price_min is not None or search_filter.price_max is not None:
-        must.append(
-            models.FieldCondition(
-                key="price",
-                range=models.Range(
-                    gte=_as_float(search_filter.price_min), lte=_as_float(search_filter.price_max)
-                ),
-            )
-        )
-    if search_filter.in_stock is not None:
-        must.append(
-            models.FieldCondition(key="in_stock", match=models.MatchValue(value=search_filter.in_stock))
-        )
-    if search_filter.name_contains is not None:
-        # No text index on purpose: both engines then match a plain substring.
-        must.append(
-            models.FieldCondition(key="name_lower", match=models.MatchText(text=search_filter.name_contains))
-        )
-    for attribute, accepted in search_filter.attributes:
-        options: list[models.Condition] = [
-            models.FieldCondition(key=f"attributes.{attribute}", match=models.MatchValue(value=value))
-            for value in accepted
-        ]
-        must.append(models.Filter(should=options))
-    must_not: list[models.Condition] = []
-    if search_filter.exclude_product_ids:
-        must_not.append(
-            models.FieldCondition(
-                key="product_id",
-                match=models.MatchAny(any=list(search_filter.exclude_product_ids)),
-            )
-        )
-    if not must and not must_not:
-        return None
-    return models.Filter(must=must or None, must_not=must_not or None)
-
-
 def _example(item: int | np.ndarray) -> models.VectorInput:
     return item if isinstance(item, int) else as_floats(item)
-
-
-def _as_float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -17,7 +17,6 @@ from flask.testing import FlaskClient
 
 from backend.app import create_app
 from backend.catalog.database import upgrade_schema
-from backend.catalog.file_import import import_catalog
 from backend.demo.grocery_catalog import read_classes, read_split, write_grocery_catalog
 from backend.model_provider import ModelProvider
 from backend.settings import Settings
@@ -54,7 +53,7 @@ def grocery_client(
     upgrade_schema(url)
     settings = Settings(data_dir=folder / "data", database_url=url, admin_token=ADMIN_TOKEN)
     services = build_services(settings, models=models)
-    report = import_catalog(services.sessions, services.images, catalog_file, grocery)
+    report = services.catalog.import_file(catalog_file, grocery)
     assert report.created == len(PRODUCTS)
     client = create_app(services=services).test_client()
     synced = client.post("/admin/sync", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json

@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 from embedder import Embedder, ImageLoadError, ModelInfo, load_image
-from embedder.pipeline import crop_pixels, draft_size, embed_files, normalise_batch
+from embedder.pipeline import crop_pixels, draft_size, embed_batches, embed_files, normalise_batch
 from embedder.preprocessing import Preprocessing
 
 TINY = Preprocessing(resize=20, crop=16, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
@@ -90,6 +90,31 @@ def test_corrupt_file_raises_image_load_error_naming_it(tmp_path: Path) -> None:
     broken.write_bytes(paths[0].read_bytes()[:20] + b"\x00" * 50)
     with pytest.raises(ImageLoadError, match=r"broken\.jpg"):
         embed_files(tiny_embedder(), [*paths[:3], broken, *paths[3:]], batch_size=2)
+
+
+def test_a_stream_reports_unreadable_files_and_embeds_the_rest(tmp_path: Path) -> None:
+    embedder = tiny_embedder()
+    paths = write_pictures(tmp_path, 6)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    missing = tmp_path / "missing.jpg"
+    files = [paths[0], broken, *paths[1:4], missing, *paths[4:]]
+    batches = list(embed_batches(embedder, files, batch_size=3, decode_workers=2, draft=False))
+    assert [len(batch.positions) + len(batch.failures) for batch in batches] == [3, 3, 2]
+    failures = {position: str(error) for batch in batches for position, error in batch.failures}
+    assert sorted(failures) == [1, 5]
+    assert "broken.jpg" in failures[1] and "missing.jpg" in failures[5]
+    positions = [position for batch in batches for position in batch.positions]
+    assert positions == [0, 2, 3, 4, 6, 7]
+    vectors = np.concatenate([batch.vectors for batch in batches])
+    assert np.allclose(vectors, embedder.embed_paths([files[position] for position in positions]), atol=1e-6)
+
+
+def test_a_stream_of_only_bad_files_embeds_nothing(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really")
+    (batch,) = embed_batches(tiny_embedder(), [broken, broken], batch_size=4)
+    assert batch.positions == [] and batch.vectors.shape == (0, 8) and len(batch.failures) == 2
 
 
 def test_threads_are_restored_afterwards(tmp_path: Path) -> None:

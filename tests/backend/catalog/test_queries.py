@@ -8,6 +8,7 @@ from backend.catalog import queries as catalog
 from backend.catalog.database import transaction
 from backend.catalog.validation import parse_product
 from backend.errors import Conflict, NotFound
+from backend.filters.fields import point_payload
 from backend.wiring import Services
 from tests.pictures import picture_bytes
 
@@ -63,7 +64,7 @@ def test_images_are_kept_once_per_content_and_deleted_with_the_product(services:
         rows = list(catalog.iter_indexed_images(session))
         assert [row.content_hash for row in rows] == [red.content_hash, blue.content_hash]
         assert list(catalog.iter_indexed_images(session, page_size=1)) == rows  # read page by page
-        assert rows[0].payload()["price"] == 2.0
+        assert point_payload(rows[0], "m")["price"] == 2.0
     with transaction(services.sessions) as session:
         catalog.delete_product(session, catalog.get_product(session, product_id))
     with services.sessions() as session:

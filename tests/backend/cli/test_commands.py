@@ -175,8 +175,12 @@ def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -
     assert "q.txt" in body["error"]["message"]
 
 
-def test_two_workers_share_the_embedded_store_through_a_store_process(deployment: dict[str, str]) -> None:
+def test_two_workers_share_the_embedded_store_through_a_store_process(
+    deployment: dict[str, str], tmp_path: Path
+) -> None:
     port = free_port()
+    access_log = tmp_path / "access.log"
+    log_file = access_log.open("w")
     process = subprocess.Popen(
         # One thread per worker: while one worker is busy, the other must take the next request
         # (with 4 threads one worker can take every request, and the kernel may let it).
@@ -193,16 +197,22 @@ def test_two_workers_share_the_embedded_store_through_a_store_process(deployment
             "1",
         ],
         env=deployment,
-        stdout=subprocess.PIPE,  # the access log, which names the worker of each request
+        stdout=log_file,  # the access log, which names the worker of each request
         stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, process)
-        with ThreadPoolExecutor(4) as clients:  # concurrent, so both workers get some
-            pages = list(clients.map(lambda _: similar(base), range(40)))
-        assert all(len(page["results"]) == 3 for page in pages)
+        # Concurrent rounds until both workers have answered: the kernel decides who accepts, and
+        # on a busy machine one worker can take a whole round.
+        for _round in range(10):
+            with ThreadPoolExecutor(4) as clients:
+                pages = list(clients.map(lambda _: similar(base), range(40)))
+            assert all(len(page["results"]) == 3 for page in pages)
+            if len(similar_workers(access_log.read_text())) == 2:
+                break
+        assert len(similar_workers(access_log.read_text())) == 2, access_log.read_text()
         store = [
             child for child in children(process.pid) if "backend.vectors.store_process" in command_line(child)
         ]
@@ -226,12 +236,14 @@ def test_two_workers_share_the_embedded_store_through_a_store_process(deployment
                 time.sleep(0.5)
     finally:
         process.terminate()
-        log, errors = process.communicate(timeout=60)
+        _, errors = process.communicate(timeout=60)
+        log_file.close()
     assert process.returncode == 0, errors[-3000:]
-    workers = {
-        line.rsplit("pid=", 1)[1] for line in log.splitlines() if "/similar" in line and " 200 " in line
-    }
-    assert len(workers) == 2, log
+
+
+def similar_workers(log: str) -> set[str]:
+    """The worker pids that answered a similar-products request, from gunicorn's access log."""
+    return {line.rsplit("pid=", 1)[1] for line in log.splitlines() if "/similar" in line and " 200 " in line}
 
 
 def similar(base: str) -> dict:  # type: ignore[type-arg]

@@ -5,7 +5,7 @@ import pytest
 
 from backend.errors import InvalidRequest
 from backend.filters.search_filter import SearchFilter, filter_values_from_json, parse_filters
-from backend.vectors.qdrant_client_store import to_qdrant_filter
+from backend.vectors.qdrant_filters import to_qdrant_filter
 
 
 def test_parses_lists_commas_prices_and_stock() -> None:

@@ -16,7 +16,6 @@ from sqlalchemy import text
 from backend.app import create_app
 from backend.catalog import queries as catalog
 from backend.catalog.database import create_database_engine
-from backend.catalog.file_import import import_catalog
 from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
 from backend.model_provider import ModelProvider
 from backend.settings import Settings
@@ -37,7 +36,7 @@ def synced_sample(
     settings = Settings(data_dir=folder / "data", database_url=migrated_postgres, admin_token=ADMIN_TOKEN)
     services = build_services(settings, models=models)
     catalog_file = write_sample_catalog(folder / "sample")
-    import_catalog(services.sessions, services.images, catalog_file, folder / "sample" / "images")
+    services.catalog.import_file(catalog_file, folder / "sample" / "images")
     services.sync.run()
     with services.sessions() as session:
         products, _total = catalog.list_products(session, limit=100)

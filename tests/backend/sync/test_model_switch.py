@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from backend.catalog import live_collections as search_indexes
+from backend.catalog import live_collections
 from backend.filters.search_filter import SearchFilter
 from backend.search.service import Page
 from backend.wiring import Services
@@ -62,6 +62,6 @@ def test_new_model_is_built_beside_the_live_one_then_switched(services: Services
     # A plain sync now maintains the new live collection; the old one is kept for rollback.
     assert not services.sync.run().changed
     with services.sessions() as session:
-        states = {index.collection: index.state for index in search_indexes.list_indexes(session)}
+        states = {index.collection: index.state for index in live_collections.list_indexes(session)}
     assert states == {old_collection: "retired", built.collection: "active"}
     assert services.store.has_collection(old_collection)

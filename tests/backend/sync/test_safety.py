@@ -41,10 +41,9 @@ def settings_lock_target(database_url: str, tmp_path: Path) -> tuple[str, Path]:
 
 
 def test_drift_check_reports_each_kind_then_sync_repairs(services: Services, tmp_path: Path) -> None:
-    from backend.catalog.file_import import import_catalog
 
     catalog_file = write_sample_catalog(tmp_path / "sample")
-    import_catalog(services.sessions, services.images, catalog_file, tmp_path / "sample" / "images")
+    services.catalog.import_file(catalog_file, tmp_path / "sample" / "images")
     assert services.sync.check().drift()["missing_points"] == 48
     services.sync.run()
     assert not any(services.sync.check().drift().values())

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from backend.catalog import queries as catalog
 from backend.catalog.database import transaction
-from backend.catalog.file_import import import_catalog
 from backend.catalog.queries import IndexedImage
 from backend.catalog.validation import parse_product
 from backend.demo.sample_catalog import write_sample_catalog
+from backend.filters.fields import point_payload
 from backend.filters.search_filter import SearchFilter
 from backend.json_values import same_json
-from backend.sync import service as sync_module
-from backend.sync.service import plan_sync, point_payload
+from backend.sync import plan as sync_plan
+from backend.sync.plan import plan_sync
 from backend.vectors.types import PayloadUpdate, PointState
 from backend.wiring import Services
+from embedder.pipeline import embed_files
 from tests.pictures import picture_bytes
 
 
 @pytest.fixture
 def synced(services: Services, tmp_path: Path) -> Services:
     catalog_file = write_sample_catalog(tmp_path / "sample")
-    import_catalog(services.sessions, services.images, catalog_file, tmp_path / "sample" / "images")
+    services.catalog.import_file(catalog_file, tmp_path / "sample" / "images")
     report = services.sync.run()
     assert (report.embedded, report.deleted, report.failed) == (48, 0, [])
     return services
@@ -133,7 +137,7 @@ def test_fields_an_older_version_wrote_are_removed(synced: Services) -> None:
 
 
 def test_plan_hands_over_every_update_once_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_module, "PAYLOAD_CHUNK", 3)
+    monkeypatch.setattr(sync_plan, "PAYLOAD_CHUNK", 3)
     images = [
         IndexedImage(
             i, f"h{i}", "key", 100 + i // 2, "SKU", "Name", "Milk", "Arla", Decimal(i), "SEK", True, {}
@@ -190,3 +194,31 @@ def catalog_image_bytes(services: Services, sku: str) -> bytes:
         product = catalog.find_product_by_sku(session, sku)
         assert product is not None
         return services.images.path(product.images[0].storage_key).read_bytes()
+
+
+def test_new_images_with_the_same_bytes_are_embedded_once(synced: Services) -> None:
+    picture = picture_bytes((40, 90, 160), mark=5)
+    first, second = product_id(synced, "CIR-YEL"), product_id(synced, "STA-PUR")
+    added = [synced.catalog.add_image(product, picture, f"{product}.jpg") for product in (first, second)]
+    report = synced.sync.run()
+    assert (report.embedded, report.reused, report.failed) == (1, 1, [])
+    vectors = synced.store.vectors(synced.search.collection(), [image.id for image in added])
+    assert np.array_equal(vectors[added[0].id], vectors[added[1].id])
+
+
+def test_sync_embeds_through_the_batch_pipeline(synced: Services) -> None:
+    # A photo big enough for draft decoding: the pipeline's vector differs from a full decode's.
+    noise = np.random.default_rng(3).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    big = Image.fromarray(noise)
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    target = product_id(synced, "CIR-YEL")
+    added = synced.catalog.add_image(target, buffer.getvalue(), "big.jpg")
+    report = synced.sync.run()
+    assert report.embedded == 1
+    embedder = synced.models.get()
+    path = synced.images.path(added.storage_key)
+    stored = synced.store.vectors(synced.search.collection(), [added.id])[added.id]
+    drafted, full = embed_files(embedder, [path])[0], embedder.embed_paths([path])[0]
+    assert not np.allclose(drafted, full, atol=1e-5)  # the photo tells the two paths apart
+    assert np.allclose(stored, drafted, atol=1e-5)

@@ -17,8 +17,9 @@ import qdrant_edge as edge
 
 from backend.errors import Unavailable
 from backend.filters.search_filter import SearchFilter
-from backend.vectors import edge_store as vectors_edge
-from backend.vectors.edge_store import EdgeStore, average_vector
+from backend.vectors import edge_config, edge_store
+from backend.vectors.edge_queries import average_vector
+from backend.vectors.edge_store import EdgeStore
 from backend.vectors.types import IndexPoint, PayloadUpdate
 
 
@@ -101,8 +102,8 @@ def test_a_sale_on_a_third_of_the_points_rebuilds_no_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Thresholds scaled down from 20,000 to 1,200 points, so 2,000 small points get a graph.
-    monkeypatch.setattr(vectors_edge, "EXACT_SEARCH_MAX_POINTS", 1200)
-    monkeypatch.setattr(vectors_edge, "UNINDEXED_MAX_POINTS", 1200)
+    monkeypatch.setattr(edge_store, "EXACT_SEARCH_MAX_POINTS", 1200)
+    monkeypatch.setattr(edge_config, "UNINDEXED_MAX_POINTS", 1200)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(2000, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -148,8 +149,8 @@ def test_a_collection_made_by_an_earlier_version_gets_the_thresholds_on_open(tmp
     old.close()
     assert store.count(name) == 1
     optimizers = json.loads((folder / "edge_config.json").read_text())["optimizers"]
-    assert optimizers["deleted_threshold"] == vectors_edge.DELETED_THRESHOLD
-    assert optimizers["indexing_threshold"] == -(-vectors_edge.UNINDEXED_MAX_POINTS * 8 * 4 // 1024)
+    assert optimizers["deleted_threshold"] == edge_config.DELETED_THRESHOLD
+    assert optimizers["indexing_threshold"] == -(-edge_config.UNINDEXED_MAX_POINTS * 8 * 4 // 1024)
     store.close()
     reopened = EdgeStore.embedded_at(tmp_path / "edge")
     assert reopened.search_products(name, np.eye(8, dtype=np.float32)[0], SearchFilter(), 1)[0].image_id == 1

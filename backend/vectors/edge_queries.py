@@ -1,0 +1,82 @@
+"""Vitrine's queries in Qdrant Edge's terms: filters, the best hit per product, the recommend target.
+
+Edge 0.9 has neither a grouped query nor recommend-by-id; `EdgeStore` builds both from plain
+queries with these pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import qdrant_edge as edge
+
+from backend.filters.fields import Kind
+from backend.filters.search_filter import SearchFilter
+from backend.vectors.types import ProductHit
+
+
+def best_hit_per_product(scored: Sequence[edge.ScoredPoint], limit: int) -> list[ProductHit]:
+    """The first (best) hit of each product in score order, at most `limit` of them."""
+    hits: list[ProductHit] = []
+    seen: set[int] = set()
+    for point in scored:
+        product_id = int((point.payload or {})["product_id"])
+        if product_id not in seen:
+            seen.add(product_id)
+            hits.append(ProductHit(product_id, int(point.id), float(point.score)))
+            if len(hits) == limit:
+                break
+    return hits
+
+
+def average_vector(positives: Sequence[list[float]], negatives: Sequence[list[float]]) -> list[float]:
+    """Qdrant's `average_vector` recommend strategy: 2 * mean(positive) - mean(negative)."""
+    mean_positive = np.mean(np.asarray(positives, dtype=np.float64), axis=0)
+    if not negatives:
+        return [float(value) for value in mean_positive]
+    mean_negative = np.mean(np.asarray(negatives, dtype=np.float64), axis=0)
+    return [float(value) for value in 2 * mean_positive - mean_negative]
+
+
+def to_edge_filter(
+    search_filter: SearchFilter, *, exclude_point_ids: set[int] | None = None
+) -> edge.Filter | None:
+    """Translate a domain filter into Edge's filter classes, one condition per declared field."""
+    must: list[Any] = []
+    must_not: list[Any] = []
+    for declaration, constraint in search_filter.conditions():
+        key = declaration.payload.key
+        kind = declaration.kind
+        if kind is Kind.NONE_OF:
+            must_not.append(edge.FieldCondition(key=key, match=edge.MatchAny(list(constraint))))
+        elif kind is Kind.ANY_OF:
+            must.append(edge.FieldCondition(key=key, match=edge.MatchAny(list(constraint))))
+        elif kind is Kind.AT_LEAST:
+            must.append(edge.FieldCondition(key=key, range=edge.RangeFloat(gte=float(constraint))))
+        elif kind is Kind.AT_MOST:
+            must.append(edge.FieldCondition(key=key, range=edge.RangeFloat(lte=float(constraint))))
+        elif kind is Kind.EQUALS:
+            must.append(edge.FieldCondition(key=key, match=match_value(constraint)))
+        elif kind is Kind.CONTAINS:
+            must.append(edge.FieldCondition(key=key, match=edge.MatchText(constraint)))
+        else:
+            for attribute, accepted in constraint:
+                options: list[Any] = [
+                    edge.FieldCondition(key=f"{key}.{attribute}", match=match_value(value))
+                    for value in accepted
+                ]
+                must.append(edge.Filter(should=options))
+    if exclude_point_ids:
+        must_not.append(edge.HasIdCondition(set(exclude_point_ids)))
+    if not must and not must_not:
+        return None
+    return edge.Filter(must=must or None, must_not=must_not or None)
+
+
+def match_value(value: str | int | bool) -> edge.MatchValue:
+    """An exact-match condition value that Edge compares as the payload's own type."""
+    # qdrant-edge-py 0.9 reads a Python bool as an integer (MatchValue(False).value == 0), which
+    # then matches no boolean payload; numpy's bool is not an int, so it stays a bool.
+    return edge.MatchValue(np.bool_(value) if isinstance(value, bool) else value)  # type: ignore[arg-type]
