@@ -29,7 +29,24 @@ class IndexType(Enum):
     BOOL = "bool"
 
 
-class CatalogImage(Protocol):
+class FilterableProduct(Protocol):
+    """What the re-check reads of a product (an ORM row or a selected row)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def brand(self) -> str: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def in_stock(self) -> bool: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+
+
+class CatalogImage(FilterableProduct, Protocol):
     """An image row with its product's fields (backend.catalog.queries.IndexedImage)."""
 
     @property
@@ -41,19 +58,7 @@ class CatalogImage(Protocol):
     @property
     def sku(self) -> str: ...
     @property
-    def name(self) -> str: ...
-    @property
-    def category(self) -> str: ...
-    @property
-    def brand(self) -> str: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
     def currency(self) -> str: ...
-    @property
-    def in_stock(self) -> bool: ...
-    @property
-    def attributes(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -120,23 +125,6 @@ class Kind(Enum):
     EQUALS = "equals"  # constraint: a boolean
     CONTAINS = "contains"  # constraint: lower-case text; the (lower-case) value contains it
     ATTRIBUTES = "attributes"  # constraint: ((name, accepted values), ...); each attribute is one of them
-
-
-class FilterableProduct(Protocol):
-    """What the re-check reads of a product (an ORM row or a selected row)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def category(self) -> str: ...
-    @property
-    def brand(self) -> str: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def in_stock(self) -> bool: ...
-    @property
-    def attributes(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
