@@ -18,10 +18,7 @@ class VitrineError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of this error."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return {"error": body}
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 class InvalidRequest(VitrineError):

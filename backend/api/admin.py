@@ -43,20 +43,20 @@ def bulk_upsert() -> Response:
     return jsonify({"created": report.created, "updated": report.updated, "errors": report.errors})
 
 
-@blueprint.patch("/products/<int:product_id>")
+@blueprint.patch("/products/<id:product_id>")
 def update_product(product_id: int) -> Response:
     """Change some fields of a product."""
     return jsonify(serialize_product(services().catalog.update(product_id, json_body())))
 
 
-@blueprint.delete("/products/<int:product_id>")
+@blueprint.delete("/products/<id:product_id>")
 def delete_product(product_id: int) -> tuple[str, int]:
     """Delete a product; it leaves search results at the next sync."""
     services().catalog.delete(product_id)
     return "", 204
 
 
-@blueprint.post("/products/<int:product_id>/images")
+@blueprint.post("/products/<id:product_id>/images")
 def add_image(product_id: int) -> tuple[Response, int]:
     """Attach an uploaded image (multipart field `image`)."""
     data, name = uploaded_image("image")
@@ -64,7 +64,7 @@ def add_image(product_id: int) -> tuple[Response, int]:
     return jsonify(serialize_image(image)), 201
 
 
-@blueprint.delete("/products/<int:product_id>/images/<int:image_id>")
+@blueprint.delete("/products/<id:product_id>/images/<id:image_id>")
 def delete_image(product_id: int, image_id: int) -> tuple[str, int]:
     """Detach an image from a product."""
     services().catalog.delete_image(product_id, image_id)

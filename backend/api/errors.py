@@ -37,7 +37,7 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body too large; the limit is {limit} bytes"
-        return jsonify({"error": {"code": code, "message": message}}), status
+        return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError) -> tuple[Response, int]:
@@ -49,10 +49,10 @@ def register_error_handlers(app: Flask) -> None:
         if error.connection_invalidated:
             return error_response(Unavailable("database unavailable"))
         log.exception("database error")
-        return jsonify({"error": {"code": "internal_error", "message": "database error"}}), 500
+        return jsonify({"error": {"code": "internal_error", "message": "database error", "details": {}}}), 500
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> tuple[Response, int]:
         log.exception("unhandled error")
-        body = {"error": {"code": "internal_error", "message": "internal server error"}}
+        body = {"error": {"code": "internal_error", "message": "internal server error", "details": {}}}
         return jsonify(body), 500

@@ -15,7 +15,7 @@ MAX_PAGE = 200
 def list_products() -> Response:
     """A page of products: ?offset=0&limit=50."""
     offset = parse_int(request.args.get("offset"), "offset", default=0)
-    limit = min(parse_int(request.args.get("limit"), "limit", default=50, minimum=1), MAX_PAGE)
+    limit = parse_int(request.args.get("limit"), "limit", default=50, minimum=1, maximum=MAX_PAGE)
     products, total = services().catalog.page(offset, limit)
     return jsonify(
         {
@@ -27,13 +27,13 @@ def list_products() -> Response:
     )
 
 
-@blueprint.get("/products/<int:product_id>")
+@blueprint.get("/products/<id:product_id>")
 def get_product(product_id: int) -> Response:
     """One product with its images."""
     return jsonify(serialize_product(services().catalog.get(product_id)))
 
 
-@blueprint.get("/products/<int:product_id>/images/<int:image_id>")
+@blueprint.get("/products/<id:product_id>/images/<id:image_id>")
 def image_file(product_id: int, image_id: int) -> Response:
     """The bytes of one product image."""
     found = services()

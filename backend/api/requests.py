@@ -9,13 +9,31 @@ from flask import current_app, request
 from PIL import Image
 from werkzeug.datastructures import MultiDict
 
+from backend.catalog.schema import ID_MAX
 from backend.errors import InvalidRequest, UnsupportedMediaType
 from backend.filters.search_filter import FACET_FIELDS, SearchFilter, filter_values_from_json, parse_filters
 from backend.search.service import Page
 from backend.wiring import Services
 
 DEFAULT_LIMIT = 10
+# Product ids one list of a recommendation request may name (positive, negative or viewed).
+MAX_IDS = 1000
 PAGE_FIELDS = ("offset", "limit", "min_score", "facets")
+
+
+def product_ids(raw: object, name: str) -> list[int]:
+    """A JSON list of product ids, each a valid id, at most MAX_IDS of them; duplicates dropped."""
+    if raw is None:
+        raise InvalidRequest(f"{name} is required: a list of product ids", details={"field": name})
+    if not isinstance(raw, list) or not all(
+        isinstance(item, int) and not isinstance(item, bool) for item in raw
+    ):
+        raise InvalidRequest(f"{name} must be a list of integer product ids", details={"field": name})
+    if len(raw) > MAX_IDS:
+        raise InvalidRequest(f"{name} may name at most {MAX_IDS} products", details={"field": name})
+    if not all(1 <= item <= ID_MAX for item in raw):
+        raise InvalidRequest(f"{name}: product ids are between 1 and {ID_MAX}", details={"field": name})
+    return list(dict.fromkeys(raw))
 
 
 def services() -> Services:
@@ -36,18 +54,20 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def parse_int(raw: Any, name: str, *, default: int, minimum: int = 0) -> int:
-    """An integer parameter with a lower bound."""
+def parse_int(raw: Any, name: str, *, default: int, minimum: int = 0, maximum: int = ID_MAX) -> int:
+    """An integer parameter within bounds: a JSON integer or a string of digits, nothing else."""
     if raw is None or raw == "":
         return default
-    if isinstance(raw, bool):
-        raise InvalidRequest(f"{name} must be an integer", details={"field": name})
-    try:
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 20 and raw.strip().lstrip("+-").isdigit():
         value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be an integer, got {raw!r}", details={"field": name}) from None
-    if value < minimum:
-        raise InvalidRequest(f"{name} must be >= {minimum}", details={"field": name})
+    if value is None:
+        shown = raw if isinstance(raw, str | float | bool) else type(raw).__name__
+        raise InvalidRequest(f"{name} must be an integer, got {str(shown)[:40]!r}", details={"field": name})
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}", details={"field": name})
     return value
 
 
@@ -57,10 +77,12 @@ def page_from(values: Mapping[str, Any]) -> Page:
     min_score = None
     if raw_score not in (None, ""):
         try:
+            if isinstance(raw_score, bool):
+                raise TypeError(raw_score)
             min_score = float(raw_score)
         except (TypeError, ValueError):
             raise InvalidRequest(
-                f"min_score must be a number, got {raw_score!r}", details={"field": "min_score"}
+                f"min_score must be a number, got {str(raw_score)[:40]!r}", details={"field": "min_score"}
             ) from None
     return Page(
         offset=parse_int(values.get("offset"), "offset", default=0),

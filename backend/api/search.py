@@ -13,6 +13,7 @@ from backend.api.requests import (
     json_body,
     json_filters,
     page_from,
+    product_ids,
     query_request,
     services,
     uploaded_image,
@@ -36,7 +37,7 @@ def search_by_image() -> Response:
     return _respond(services().search.search_by_image(image, search_filter, page), search_filter, facets)
 
 
-@blueprint.get("/products/<int:product_id>/similar")
+@blueprint.get("/products/<id:product_id>/similar")
 def similar_products(product_id: int) -> Response:
     """Products that look like this one, with optional filters in the query string."""
     search_filter, page, facets = query_request(request.args)
@@ -58,8 +59,8 @@ def recommendations() -> Response:
     unknown = sorted(set(body) - RECOMMEND_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    positive = _product_ids(body.get("positive", []), "positive")
-    negative = _product_ids(body.get("negative", []), "negative")
+    positive = product_ids(body.get("positive", []), "positive")
+    negative = product_ids(body.get("negative", []), "negative")
     strategy = body.get("strategy", "average_vector")
     if strategy not in STRATEGIES:
         raise InvalidRequest(
@@ -86,7 +87,7 @@ def session_recommendations() -> Response:
     unknown = sorted(set(body) - {"viewed", "filters", "limit", "offset", "min_score", "facets"})
     if unknown:
         raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    viewed = _product_ids(body.get("viewed"), "viewed")
+    viewed = product_ids(body.get("viewed"), "viewed")
     search_filter = json_filters(body)
     results = services().search.for_session(viewed, search_filter, page_from(body))
     return _respond(results, search_filter.excluding(viewed), facet_fields(body.get("facets")))
@@ -97,21 +98,11 @@ def _respond(results: SearchResults, search_filter: SearchFilter, facets: tuple[
     return jsonify(serialize_results(results, counts))
 
 
-def _product_ids(raw: object, name: str) -> list[int]:
-    if raw is None:
-        raise InvalidRequest(f"{name} is required: a list of product ids", details={"field": name})
-    if not isinstance(raw, list) or not all(
-        isinstance(item, int) and not isinstance(item, bool) for item in raw
-    ):
-        raise InvalidRequest(f"{name} must be a list of integer product ids", details={"field": name})
-    return list(dict.fromkeys(raw))
-
-
 def _json_field(field: str) -> dict[str, Any]:
     raw = request.form.get(field, "{}")
     try:
         body = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # malformed, a number too long to read, or nested too deep
         raise InvalidRequest(
             f"the field {field!r} must hold a JSON object", details={"field": field}
         ) from None

@@ -32,6 +32,11 @@ NAMING_CONVENTION = {
 }
 
 
+# The largest id a row can have on every supported database: ids are INTEGER columns, 32-bit
+# on PostgreSQL. Ids from outside are checked against it before any query is built.
+ID_MAX = 2**31 - 1
+
+
 class StrictJSON(JSON):
     """JSON whose change tracking tells true from 1 and 1.0 from 1, as JSON and Qdrant filters do.
 

@@ -147,6 +147,10 @@ class CatalogService:
             data = json.loads(line)
         except json.JSONDecodeError as error:
             raise InvalidRequest(f"malformed JSON: {error.msg}") from None
+        except ValueError:  # an integer of more digits than Python reads
+            raise InvalidRequest("malformed JSON: a number is too long") from None
+        except RecursionError:
+            raise InvalidRequest("malformed JSON: nested too deeply") from None
         if isinstance(data, dict) and "images" in data:
             raise InvalidRequest("images are not taken here; POST them to /admin/products/<id>/images")
         sku = data.get("sku") if isinstance(data, dict) else None

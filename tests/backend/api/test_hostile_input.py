@@ -1,0 +1,134 @@
+"""Hostile input gets a clear 4xx with the error body's `details`, never a 500, and changes nothing.
+
+Each case was a 500 (or a silent acceptance) before: ids beyond what the database column holds,
+non-finite or fractional numbers, JSON nested past Python's recursion limit, integers too long
+to read, oversized id lists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from backend.api.requests import MAX_IDS
+
+PRODUCT = {"sku": "MUG-1", "name": "Red mug", "category": "mugs", "price": 12.5, "currency": "EUR"}
+DEEP_LIST = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 5_000 + "1" + "}" * 5_000
+
+
+def error_body(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
+    body: dict[str, Any] = response.json
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert isinstance(body["error"]["details"], dict)
+    return body["error"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("product_id", [2**31, 2**63, 2**70, 0])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/products/{id}"),
+        ("get", "/products/{id}/similar"),
+        ("get", "/products/{id}/images/1"),
+        ("patch", "/admin/products/{id}"),
+        ("delete", "/admin/products/{id}"),
+        ("delete", "/admin/products/1/images/{id}"),
+    ],
+)
+def test_ids_no_database_can_hold_are_404(
+    client: FlaskClient, admin_headers: dict[str, str], method: str, path: str, product_id: int
+) -> None:
+    response = getattr(client, method)(path.format(id=product_id), json={"price": 1}, headers=admin_headers)
+    error_body(response, 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"positive": [2**63]}, "between 1 and"),
+        ({"positive": [2**31]}, "between 1 and"),
+        ({"positive": [1], "negative": [-5]}, "between 1 and"),
+        ({"positive": list(range(1, MAX_IDS + 2))}, f"at most {MAX_IDS}"),
+        ({"positive": [True]}, "integer product ids"),
+        ({"positive": [1], "limit": 5.9}, "limit must be an integer"),
+        ({"positive": [1], "limit": 1e309}, "limit must be an integer"),
+        ({"positive": [1], "offset": 2**70}, "offset must be between"),
+        ({"positive": [1], "min_score": True}, "min_score must be a number"),
+    ],
+)
+def test_recommendation_bodies_out_of_range_are_400(
+    client: FlaskClient, body: dict[str, Any], needle: str
+) -> None:
+    error = error_body(client.post("/recommendations", json=body), 400)
+    assert needle in error["message"]
+
+
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e309"])
+@pytest.mark.parametrize("field", ["limit", "offset"])
+def test_non_finite_numbers_in_json_are_400(client: FlaskClient, number: str, field: str) -> None:
+    raw = f'{{"positive": [1], "{field}": {number}}}'
+    error = error_body(client.post("/recommendations", data=raw, content_type="application/json"), 400)
+    assert field in error["message"]
+
+
+def test_session_ids_beyond_64_bits_are_400(client: FlaskClient) -> None:
+    error = error_body(client.post("/recommendations/session", json={"viewed": [2**70]}), 400)
+    assert "viewed" in error["message"]
+
+
+@pytest.mark.parametrize("query", ["offset=9223372036854775808", "limit=201", "limit=1.5", "offset=-1"])
+def test_product_listing_parameters_out_of_range_are_400(client: FlaskClient, query: str) -> None:
+    error = error_body(client.get(f"/products?{query}"), 400)
+    assert query.split("=")[0] in error["message"]
+
+
+@pytest.mark.parametrize("payload", [DEEP_LIST, DEEP_OBJECT])
+@pytest.mark.parametrize(
+    ("path", "admin"),
+    [("/recommendations", False), ("/recommendations/session", False), ("/admin/products", True)],
+)
+def test_deeply_nested_json_is_400(
+    client: FlaskClient, admin_headers: dict[str, str], payload: str, path: str, admin: bool
+) -> None:
+    headers = admin_headers if admin else {}
+    response = client.post(path, data=payload, content_type="application/json", headers=headers)
+    error = error_body(response, 400)
+    assert "malformed JSON" in error["message"]
+
+
+def test_a_deep_or_unreadable_bulk_line_is_reported_and_the_rest_kept(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    good = {**PRODUCT, "sku": "BULK-1"}
+    lines = [
+        json.dumps(good),
+        DEEP_OBJECT,
+        '{"sku": "BULK-2", "price": ' + "9" * 5000 + "}",
+        json.dumps({**PRODUCT, "sku": "BULK-3"}),
+    ]
+    response = client.post(
+        "/admin/products/bulk",
+        data="\n".join(lines),
+        headers={**admin_headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    body = response.json
+    assert (body["created"], body["updated"]) == (2, 0)  # type: ignore[index]
+    errors = {error["line"]: error["error"] for error in body["errors"]}  # type: ignore[index]
+    assert sorted(errors) == [2, 3]
+    assert "nested too deeply" in errors[2] and "too long" in errors[3]
+
+
+def test_errors_without_details_of_their_own_still_carry_the_key(client: FlaskClient) -> None:
+    for response, status in [
+        (client.get("/no/such/route"), 404),
+        (client.put("/search"), 405),
+        (client.post("/recommendations", data="{bad", content_type="application/json"), 400),
+        (client.post("/admin/products", json=PRODUCT), 401),
+    ]:
+        assert error_body(response, status)["details"] == {}
