@@ -53,7 +53,7 @@ class Settings:
     max_results: int = 100
     embed_batch_size: int = 32
     # Set by `vitrine serve` for its workers: the socket of the process that owns the embedded
-    # store (backend/store_server.py) and the secret it checks. Not for users to set.
+    # store (backend/vectors/store_process.py) and the secret it checks. Not for users to set.
     store_address: str | None = None
     store_authkey: str | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)

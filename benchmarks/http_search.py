@@ -8,7 +8,7 @@ requests/s with p50/p99 latency:
 - baseline: qdrant-client's local mode (VITRINE_EMBEDDED_ENGINE=local), 1 worker x 4 threads;
 - Qdrant Edge in the worker's process, 1 worker x 1 thread and x 4 threads;
 - Qdrant Edge in a store process that 2 gunicorn workers call over a Unix socket
-  (`vitrine serve --workers 2`; backend/store_server.py), x 1 thread and x 4 threads.
+  (`vitrine serve --workers 2`; backend/vectors/store_process.py), x 1 thread and x 4 threads.
 
 The row marked "ours" is what `vitrine serve` runs by default.
 

@@ -17,7 +17,7 @@ into the index two ways:
   rounds listed.
 
 Edge scores points outside its HNSW graphs exactly and builds graphs only past thresholds
-(backend/vectors_edge.py: 20,000 points outside a graph, half of a segment moved); search
+(backend/vectors/edge_config.py: 20,000 points outside a graph, half of a segment moved); search
 latency and recall@10 against exact search (top 10 of random queries, unfiltered and one
 category of 50; random vectors are the hard case for HNSW) are printed before and after the
 rounds, so what leaving moved points outside a graph costs is seen beside what it saves.

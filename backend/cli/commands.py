@@ -172,7 +172,7 @@ def serve(bind: str, workers: int | None, threads: int) -> None:
     embedded = not settings.qdrant_url
     if workers is None:
         workers = 1 if embedded else 2
-    raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers > 1))
+    raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers != 1))
 
 
 @main.command(name="sample-catalog")

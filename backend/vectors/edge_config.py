@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import qdrant_edge as edge
 
 from backend.errors import Unavailable, VitrineError
-from backend.filters.fields import IndexType
+from backend.filters.fields import IndexType, payload_indexes
 from backend.vectors.store import held_by_another_process
 from backend.vectors.types import EXACT_SEARCH_MAX_POINTS
 
@@ -78,14 +78,25 @@ def stored_config(folder: Path) -> dict[str, Any]:
     return dict(json.loads((folder / CONFIG_FILE).read_text()))
 
 
-def open_shard(folder: Path, name: str) -> edge.EdgeShard:
-    """Load an existing shard, giving one made by an earlier version Vitrine's thresholds."""
+def create_shard(folder: Path, config: edge.EdgeConfig) -> edge.EdgeShard:
+    """Make a shard with these settings and a payload index on every field filters use."""
+    shard = call(lambda: edge.EdgeShard.create(str(folder), config))
+    for key, index in payload_indexes().items():
+        shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[index]))
+    shard.flush()
+    return shard
+
+
+def open_shard(
+    folder: Path, name: str, config_for: Callable[[int], edge.EdgeConfig] = edge_config
+) -> edge.EdgeShard:
+    """Load an existing shard; one made by an earlier version gets `config_for(dimension)`."""
     if not (folder / CONFIG_FILE).exists():
         raise VitrineError(f"collection {name!r} does not exist")
     stored = stored_config(folder)
     size = dimension_of(stored)
     if size is not None and not has_our_optimizers(stored, size):
-        config = edge_config(size)  # Edge stores the new settings on load
+        config = config_for(size)  # Edge stores the new settings on load
         return call(lambda: edge.EdgeShard.load(str(folder), config))
     return call(lambda: edge.EdgeShard.load(str(folder)))
 

@@ -6,7 +6,7 @@ queries with these pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,26 @@ import qdrant_edge as edge
 from backend.filters.fields import Kind
 from backend.filters.search_filter import SearchFilter
 from backend.vectors.types import ProductHit
+
+# Points fetched per wanted product on the first grouped query; doubled while too few products.
+GROUP_OVERFETCH = 4
+
+
+def best_hits_per_product(
+    query_points: Callable[[int], Sequence[edge.ScoredPoint]], limit: int
+) -> list[ProductHit]:
+    """A grouped query from plain ones: each product's best hit, at most `limit` of them, best first.
+
+    Edge has no group-by: fetch more points than products wanted (`query_points(fetch)`), keep
+    each product's best, and fetch again with a larger limit while a full page held too few.
+    """
+    fetch = max(limit * GROUP_OVERFETCH, 16)
+    while True:
+        scored = query_points(fetch)
+        hits = best_hit_per_product(scored, limit)
+        if len(hits) >= limit or len(scored) < fetch:
+            return hits
+        fetch *= 2
 
 
 def best_hit_per_product(scored: Sequence[edge.ScoredPoint], limit: int) -> list[ProductHit]:
@@ -38,6 +58,13 @@ def average_vector(positives: Sequence[list[float]], negatives: Sequence[list[fl
         return [float(value) for value in mean_positive]
     mean_negative = np.mean(np.asarray(negatives, dtype=np.float64), axis=0)
     return [float(value) for value in 2 * mean_positive - mean_negative]
+
+
+def recommend_query(positives: list[Any], negatives: list[Any], *, best_score: bool) -> edge.Query:
+    """Qdrant's recommend strategies as Edge queries: best score, or nearest to the average vector."""
+    if best_score:
+        return edge.Query.RecommendBestScore(edge.RecommendQuery(positives, negatives))
+    return edge.Query.Nearest(average_vector(positives, negatives))
 
 
 def to_edge_filter(

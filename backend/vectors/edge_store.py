@@ -1,9 +1,10 @@
 """The vector store over Qdrant Edge: Qdrant's own engine inside the process; the embedded default.
 
 Implements `backend.vectors.store.VectorIndex`, as `QdrantClientStore` does, so services can pick either. Each
-collection is one Edge shard in its own folder under the store's root. Edge has no grouped
-query and no recommend-by-id, so both are built here from plain queries; see
-docs/search-engines.md for why this engine is the embedded default.
+collection is one Edge shard in its own folder under the store's root (its settings:
+edge_config.py). Edge has no grouped query and no recommend-by-id, so both are built from
+plain queries (edge_queries.py); see docs/search-engines.md for why this engine is the
+embedded default.
 """
 
 from __future__ import annotations
@@ -14,39 +15,29 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import qdrant_edge as edge
 
 from backend.errors import Conflict, Unavailable, VitrineError
-from backend.filters.fields import payload_indexes
 from backend.filters.search_filter import SearchFilter
 from backend.vectors.alias_file import AliasFile
 from backend.vectors.edge_config import (
     CONFIG_FILE,
-    INDEX_TYPES,
     RECOMMEND_EF,
     SEARCH_EF,
     call,
+    create_shard,
     dimension_of,
     edge_config,
     open_shard,
     stored_config,
 )
-from backend.vectors.edge_queries import average_vector, best_hit_per_product, to_edge_filter
-from backend.vectors.store import (
-    NamedCollections,
-    as_floats,
-    scroll_states,
-    stored_vectors,
-)
+from backend.vectors.edge_queries import best_hits_per_product, recommend_query, to_edge_filter
+from backend.vectors.store import NamedCollections, as_floats, scroll_states, stored_vectors
 from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
-T = TypeVar("T")
-
-# Points fetched per wanted product on the first grouped query; doubled while too few products.
-GROUP_OVERFETCH = 4
 ALIASES_FILE = "aliases.json"
 
 
@@ -119,19 +110,14 @@ class EdgeStore(NamedCollections):
         with self._write_lock, self._lock:
             if self.has_collection(name):
                 self._shard(name)  # fails early if another process holds it
-                size = self._dimension(name)
+                size = dimension_of(stored_config(self._folder(name)))
                 if size != dimension:
                     raise Conflict(
                         f"collection {name!r} holds {size}-d vectors, the model makes {dimension}-d"
                     )
                 return
-            config = edge_config(dimension)
             self.root.mkdir(parents=True, exist_ok=True)
-            shard = call(lambda: edge.EdgeShard.create(str(self._folder(name)), config))
-            for key, index in payload_indexes().items():
-                shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[index]))
-            shard.flush()
-            self._shards[name] = shard
+            self._shards[name] = create_shard(self._folder(name), edge_config(dimension))
 
     def point_alias(self, alias: str, collection: str) -> None:
         """Make the alias name the collection (Edge has no aliases: see AliasFile)."""
@@ -245,11 +231,7 @@ class EdgeStore(NamedCollections):
         negatives = self._example_vectors(name, negative)
         if not positives:
             raise VitrineError("recommendation needs at least one positive example")
-        query: edge.Query
-        if best_score:
-            query = edge.Query.RecommendBestScore(edge.RecommendQuery(positives, negatives))
-        else:
-            query = edge.Query.Nearest(average_vector(positives, negatives))
+        query = recommend_query(positives, negatives, best_score=best_score)
         # Like Qdrant's recommend, never return the example points themselves.
         example_ids = {item for item in [*positive, *negative] if isinstance(item, int)}
         qdrant_filter = to_edge_filter(search_filter, exclude_point_ids=example_ids)
@@ -264,16 +246,14 @@ class EdgeStore(NamedCollections):
         score_threshold: float | None,
         hnsw_ef: int | None,
     ) -> list[ProductHit]:
-        # Edge has no group-by: fetch more points than products wanted, keep each product's
-        # best, and fetch again with a larger limit while a full page held too few products.
         shard = self._shard(name)
-        fetch = max(limit * GROUP_OVERFETCH, 16)
         params: edge.SearchParams | None = None
         if self._size(name) <= EXACT_SEARCH_MAX_POINTS:
             params = edge.SearchParams(exact=True)
         elif hnsw_ef:
             params = edge.SearchParams(hnsw_ef=hnsw_ef)
-        while True:
+
+        def query_points(fetch: int) -> list[edge.ScoredPoint]:
             request = edge.QueryRequest(
                 limit=fetch,
                 query=query,
@@ -282,11 +262,9 @@ class EdgeStore(NamedCollections):
                 with_payload=["product_id"],
                 params=params,
             )
-            scored = call(partial(shard.query, request))
-            hits = best_hit_per_product(scored, limit)
-            if len(hits) >= limit or len(scored) < fetch:
-                return hits
-            fetch *= 2
+            return call(partial(shard.query, request))
+
+        return best_hits_per_product(query_points, limit)
 
     def _size(self, name: str) -> int:
         size = self._sizes.get(name)
@@ -320,15 +298,13 @@ class EdgeStore(NamedCollections):
         with self._lock:
             shard = self._shards.get(name)
             if shard is None:
-                shard = open_shard(self._folder(name), name)
+                # An older shard gets the settings this store makes shards with.
+                shard = open_shard(self._folder(name), name, edge_config)
                 self._shards[name] = shard
             return shard
 
     def _folder(self, name: str) -> Path:
         return self.root / name
-
-    def _dimension(self, name: str) -> int | None:
-        return dimension_of(stored_config(self._folder(name)))
 
 
 def _payload_operation(update: PayloadUpdate) -> edge.UpdateOperation:

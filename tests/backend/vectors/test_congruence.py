@@ -55,7 +55,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorInde
 
 @contextmanager
 def store_process(data_dir: Path) -> Iterator[RemoteStore]:
-    """A real store process (python -m backend.store_server) owning an Edge folder, and a client."""
+    """A real store process (python -m backend.vectors.store_process) owning an Edge folder, and a client."""
     address = str(Path(tempfile.mkdtemp(prefix="vs")) / "store.sock")  # sockets allow ~100 chars
     environment = {
         **os.environ,
@@ -307,7 +307,7 @@ def test_a_filter_that_keeps_a_few_points_loses_nothing(store: VectorIndex) -> N
     # What this proves is that the filter is applied before the top-k cut, not after it: three
     # matching points in a thousand, none near the query, must all come back in exact order. At
     # this size no engine builds a graph (that path is in test_edge_store.py), so a larger
-    # catalog proves nothing more and costs qdrant-client's local mode on disk seconds per 1,000 points.
+    # catalog proves nothing more, and qdrant-client's local mode on disk writes slowly.
     rng = np.random.default_rng(7)
     name = store.collection_name("recall")
     store.ensure_collection(name, DIMENSION)
