@@ -12,6 +12,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from embedder.errors import ImageLoadError, ImageTooLargeError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# The formats a shop's photos come in ("JPEG" also opens the MPO files of many phone cameras).
+# Pillow would also open icons, PSDs and others, whose headers can declare one size and hold a
+# far larger image.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Longer side over shorter side. A model resizes the shorter side to its input size, so an 8000x1
+# strip of a few bytes would become an image of gigabytes; no product photo is this elongated.
+MAX_ASPECT_RATIO = 20
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -32,12 +39,17 @@ def load_image(
         # Pillow's own bomb check warns before it raises; treat both as "too large".
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-                # Image.open only reads the header, so this rejects a bomb before decoding it.
+            opened = io.BytesIO(source) if isinstance(source, bytes) else source
+            with Image.open(opened, formats=ACCEPTED_FORMATS) as image:
+                # Image.open only reads the header, so these reject a bomb before decoding it.
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ImageTooLargeError(
                         f"{label}: {width}x{height} pixels is over the limit of {max_pixels}"
+                    )
+                if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+                    raise ImageLoadError(
+                        f"{label}: {width}x{height} pixels is more elongated than {MAX_ASPECT_RATIO}:1"
                     )
                 if draft is not None:
                     # Before load(): libjpeg then decodes at 1/2, 1/4 or 1/8 scale, whichever is the
@@ -48,11 +60,13 @@ def load_image(
         except ImageLoadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise ImageTooLargeError(f"{label}: {error}") from error
+            # Pillow's own limit (a frame inside the file, say): report ours, which is what applies.
+            raise ImageTooLargeError(f"{label}: more pixels than the limit of {max_pixels}") from error
         except FileNotFoundError as error:
             raise ImageLoadError(f"{label}: no such file") from error
         except UnidentifiedImageError as error:
-            raise ImageLoadError(f"{label}: not a recognised image format") from error
+            accepted = ", ".join(ACCEPTED_FORMATS)
+            raise ImageLoadError(f"{label}: not a recognised image format (accepted: {accepted})") from error
         except _DECODE_ERRORS as error:
             raise ImageLoadError(f"{label}: cannot read image ({error})") from error
     try:

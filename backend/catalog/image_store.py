@@ -15,7 +15,15 @@ from PIL import Image
 from backend.errors import InvalidRequest, PayloadTooLarge
 from embedder import ImageLoadError, ImageTooLargeError, load_image
 
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+EXTENSIONS = {
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+}
 
 
 @dataclass(frozen=True)

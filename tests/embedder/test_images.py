@@ -199,3 +199,30 @@ def test_default_limit_allows_ordinary_photos() -> None:
     with pytest.raises(ImageLoadError) as caught:
         load_image(png_claiming_size(4000, 3000))
     assert not isinstance(caught.value, ImageTooLargeError)
+
+
+def test_the_bomb_message_names_our_limit_not_pillows() -> None:
+    with pytest.raises(ImageTooLargeError, match=f"limit of {10**11}"):
+        load_image(png_claiming_size(100_000, 100_000), max_pixels=10**11)
+
+
+@pytest.mark.parametrize("size", [(8000, 1), (1, 4000), (2100, 100)])
+def test_an_elongated_strip_is_refused_before_decoding(size: tuple[int, int]) -> None:
+    # A few bytes of PNG that a resize to the model's input would blow up to gigabytes.
+    tiny = encode(Image.new("L", size))
+    assert len(tiny) < 2000
+    with pytest.raises(ImageLoadError, match="more elongated than 20:1"):
+        load_image(tiny)
+    assert load_image(encode(Image.new("RGB", (2000, 100)))).size == (2000, 100)  # 20:1 is fine
+
+
+def test_an_icon_holding_a_large_png_is_not_opened() -> None:
+    # An ICO's directory can claim 16x16 while its frame is a far larger PNG, decoded whole.
+    icon = encode(Image.new("RGB", (64, 64), RED), "ICO", sizes=[(16, 16)])
+    with pytest.raises(ImageLoadError, match="not a recognised image format"):
+        load_image(icon)
+
+
+def test_phone_camera_formats_are_accepted() -> None:
+    for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"):
+        assert load_image(encode(Image.new("RGB", (8, 6), BLUE), fmt)).size == (8, 6), fmt
