@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from backend.api import register_api
+from backend.api.requests import MAX_FORM_PARTS
 from backend.catalog.schema import ID_MAX
 from backend.errors import NotFound
 from backend.settings import Settings
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.url_map.converters["id"] = IdConverter
     app.before_request(reject_impossible_ids)
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_upload_bytes
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.extensions["vitrine"] = services
     register_api(app)
     return app

@@ -52,6 +52,8 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_results: int = 100
     embed_batch_size: int = 32
+    # The only folder whose checkpoints a request may name (POST /admin/sync); default <data dir>/models.
+    models_dir: Path | None = None
     # Set by `vitrine serve` for its workers: the socket of the process that owns the embedded
     # store (backend/vectors/store_process.py) and the secret it checks. Not for users to set.
     store_address: str | None = None
@@ -67,6 +69,11 @@ class Settings:
     def image_dir(self) -> Path:
         """Folder of the content-addressed image store."""
         return self.data_dir / "images"
+
+    @property
+    def model_folder(self) -> Path:
+        """Where checkpoints that POST /admin/sync may switch to live."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @property
     def edge_path(self) -> Path:
@@ -97,6 +104,7 @@ class Settings:
             qdrant_api_key=env.get("QDRANT_API_KEY") or None,
             collection_prefix=env.get("VITRINE_COLLECTION_PREFIX", defaults.collection_prefix),
             model=env.get("VITRINE_MODEL", defaults.model),
+            models_dir=Path(env["VITRINE_MODELS_DIR"]) if env.get("VITRINE_MODELS_DIR") else None,
             allow_weight_download=_parse_bool(
                 "VITRINE_ALLOW_WEIGHT_DOWNLOAD", env.get("VITRINE_ALLOW_WEIGHT_DOWNLOAD", "")
             ),

@@ -6,6 +6,7 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
+from backend.api.model_specs import allowed_model_spec
 from backend.api.requests import json_body, services, uploaded_image
 from backend.api.serializers import serialize_image, serialize_product
 from backend.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
@@ -81,6 +82,8 @@ def run_sync() -> Response:
     model, activate = options.get("model"), options.get("activate", True)
     if (model is not None and not isinstance(model, str)) or not isinstance(activate, bool):
         raise InvalidRequest("model must be a string and activate a boolean")
+    if model is not None:
+        model = allowed_model_spec(model, services(), services().search.active_model_spec())
     return jsonify(services().sync.run(model_spec=model, activate=activate).to_dict())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -36,7 +36,11 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"request body too large; the limit is {limit} bytes"
+            size = request.content_length
+            if size is not None and limit is not None and size <= limit:  # the body fits: too many parts
+                message = f"too many multipart parts; the limit is {app.config.get('MAX_FORM_PARTS')}"
+            else:
+                message = f"request body too large; the limit is {limit} bytes"
         return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
 
     @app.errorhandler(OperationalError)

@@ -18,6 +18,10 @@ from backend.wiring import Services
 DEFAULT_LIMIT = 10
 # Product ids one list of a recommendation request may name (positive, negative or viewed).
 MAX_IDS = 1000
+# Photos one request may upload in a field: each is decoded and embedded, seconds of work apiece.
+MAX_UPLOADS = 10
+# Multipart parts a request may have (fields and files together); more is a 413 before parsing on.
+MAX_FORM_PARTS = 100
 PAGE_FIELDS = ("offset", "limit", "min_score", "facets")
 
 
@@ -121,15 +125,25 @@ def json_filters(body: dict[str, Any]) -> SearchFilter:
 
 def uploads(field: str) -> list[tuple[bytes, str]]:
     """The bytes and file names of every multipart file in a field (none is fine)."""
-    if not request.mimetype.startswith("multipart/form-data"):
-        raise UnsupportedMediaType(f"send images as multipart/form-data in the field {field!r}")
+    require_multipart(field)
+    files = request.files.getlist(field)
+    if len(files) > MAX_UPLOADS:
+        raise InvalidRequest(
+            f"at most {MAX_UPLOADS} files in {field!r}, got {len(files)}", details={"field": field}
+        )
     found = []
-    for upload in request.files.getlist(field):
+    for upload in files:
         data = upload.read()
         if not data:
             raise InvalidRequest(f"the uploaded file {upload.filename!r} is empty", details={"field": field})
         found.append((data, upload.filename or "uploaded image"))
     return found
+
+
+def require_multipart(field: str) -> None:
+    """415 unless the request is multipart/form-data (where uploaded images travel)."""
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise UnsupportedMediaType(f"send images as multipart/form-data in the field {field!r}")
 
 
 def uploaded_image(field: str = "image") -> tuple[bytes, str]:

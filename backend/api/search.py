@@ -15,6 +15,7 @@ from backend.api.requests import (
     page_from,
     product_ids,
     query_request,
+    require_multipart,
     services,
     uploaded_image,
     uploads,
@@ -32,6 +33,7 @@ RECOMMEND_FIELDS = {"positive", "negative", "filters", "limit", "offset", "min_s
 @blueprint.post("/search")
 def search_by_image() -> Response:
     """Multipart upload `image` plus optional filter fields, `limit`, `offset`, `min_score`, `facets`."""
+    require_multipart("image")  # before the form: a urlencoded body is the wrong type, not a bad filter
     search_filter, page, facets = query_request(request.form)
     image = decode_image(*uploaded_image("image"))
     return _respond(services().search.search_by_image(image, search_filter, page), search_filter, facets)

@@ -40,10 +40,10 @@ def require_products(session: Session, product_ids: Sequence[int]) -> dict[int, 
     products = get_products(session, product_ids)
     missing = [product_id for product_id in product_ids if product_id not in products]
     if missing:
-        raise NotFound(
-            f"unknown product id(s): {', '.join(map(str, missing))}",
-            details={"product_ids": missing},
-        )
+        # The message names a few; details lists them all (bounded by the API's id-list limit).
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        shown = ", ".join(map(str, missing[:10])) + more
+        raise NotFound(f"unknown product id(s): {shown}", details={"product_ids": missing})
     return products
 
 

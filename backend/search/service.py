@@ -76,6 +76,12 @@ class SearchService:
         """The collection search uses now."""
         return self.active()[0]
 
+    def active_model_spec(self) -> str | None:
+        """The model spec of the collection search uses, if one is active."""
+        with self.sessions() as session:
+            index = live_collections.active_index(session)
+        return index.model_spec if index else None
+
     def active(self) -> tuple[str, Embedder]:
         """The active collection and the model whose vectors it holds.
 

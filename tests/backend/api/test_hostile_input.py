@@ -7,13 +7,16 @@ to read, oversized id lists.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from backend.api.requests import MAX_IDS
+from backend.api.requests import MAX_FORM_PARTS, MAX_IDS, MAX_UPLOADS
+from backend.wiring import Services
+from tests.pictures import picture_bytes
 
 PRODUCT = {"sku": "MUG-1", "name": "Red mug", "category": "mugs", "price": 12.5, "currency": "EUR"}
 DEEP_LIST = "[" * 100_000 + "]" * 100_000
@@ -132,3 +135,63 @@ def test_errors_without_details_of_their_own_still_carry_the_key(client: FlaskCl
         (client.post("/admin/products", json=PRODUCT), 401),
     ]:
         assert error_body(response, status)["details"] == {}
+
+
+def photo_fields(count: int, field: str = "image") -> dict[str, Any]:
+    return {
+        field: [(io.BytesIO(picture_bytes((9, 9, 9), mark=index)), f"{index}.jpg") for index in range(count)]
+    }
+
+
+def test_a_urlencoded_search_is_415_not_a_filter_error(client: FlaskClient) -> None:
+    error = error_body(client.post("/search", data={"image": "x", "limit": "3"}), 415)
+    assert "multipart/form-data" in error["message"]
+
+
+def test_too_many_photos_in_a_field_are_refused_before_decoding(client: FlaskClient) -> None:
+    body = {**photo_fields(MAX_UPLOADS + 1, "positive_image"), "request": json.dumps({"positive": []})}
+    error = error_body(client.post("/recommendations", data=body, content_type="multipart/form-data"), 400)
+    assert f"at most {MAX_UPLOADS} files" in error["message"]
+
+
+def test_too_many_parts_name_the_part_limit_not_the_byte_limit(client: FlaskClient) -> None:
+    fields = {f"f{index}": "1" for index in range(MAX_FORM_PARTS + 5)}
+    error = error_body(client.post("/search", data=fields, content_type="multipart/form-data"), 413)
+    assert f"too many multipart parts; the limit is {MAX_FORM_PARTS}" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "spec", ["/etc/passwd", "/etc/hostname", "resnet50:/etc/passwd", "../../etc/passwd", "nope"]
+)
+def test_sync_names_only_registered_models_or_checkpoints_in_the_models_folder(
+    client: FlaskClient, admin_headers: dict[str, str], spec: str
+) -> None:
+    error = error_body(client.post("/admin/sync", json={"model": spec}, headers=admin_headers), 400)
+    # The same answer whether or not the file exists: nothing about the server's files leaks.
+    assert error["message"].startswith(f"unknown model {spec!r}: name one of")
+    assert error["details"] == {"field": "model"}
+
+
+def test_an_unloadable_checkpoint_in_the_models_folder_is_400(
+    client: FlaskClient, admin_headers: dict[str, str], services: Services
+) -> None:
+    folder = services.settings.model_folder
+    folder.mkdir(parents=True)
+    (folder / "broken.pt").write_bytes(b"not a checkpoint")
+    error = error_body(client.post("/admin/sync", json={"model": "broken.pt"}, headers=admin_headers), 400)
+    assert "cannot be loaded" in error["message"]
+
+
+def test_a_registered_model_name_is_still_accepted(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    response = client.post("/admin/sync", json={"model": "efficientnet_lite0"}, headers=admin_headers)
+    assert response.status_code == 200, response.json
+    assert response.json["model"].startswith("efficientnet_lite0__")  # type: ignore[index]
+
+
+def test_a_404_for_many_unknown_ids_names_a_few_and_lists_all_in_details(client: FlaskClient) -> None:
+    unknown = list(range(500_000, 500_000 + MAX_IDS))
+    error = error_body(client.post("/recommendations", json={"positive": unknown}), 404)
+    assert error["message"].endswith(f"and {MAX_IDS - 10} more") and len(error["message"]) < 200
+    assert error["details"]["product_ids"] == unknown
