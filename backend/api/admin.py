@@ -39,7 +39,9 @@ def bulk_upsert() -> Response:
     """JSON lines of products (create, or update by SKU); per-row errors, the good rows kept."""
     if request.mimetype not in BULK_TYPES:
         raise UnsupportedMediaType(f"send JSON lines with Content-Type {BULK_TYPES[0]}")
-    lines = request.get_data(as_text=True).splitlines()
+    # NDJSON lines end at "\n" (and "\r\n") only: str.splitlines would also split a valid row at
+    # U+2028, NEL or a bare CR inside a string, and shift every later line number.
+    lines = [line.removesuffix("\r") for line in request.get_data(as_text=True).split("\n")]
     report = services().catalog.bulk_upsert(lines)
     return jsonify({"created": report.created, "updated": report.updated, "errors": report.errors})
 

@@ -155,7 +155,7 @@ class CatalogService:
             raise InvalidRequest("images are not taken here; POST them to /admin/products/<id>/images")
         sku = data.get("sku") if isinstance(data, dict) else None
         # A known SKU needs only the fields that change; a new one needs them all.
-        known = isinstance(sku, str) and catalog.find_product_by_sku(session, sku) is not None
+        known = isinstance(sku, str) and catalog.find_product_by_sku(session, sku.strip()) is not None
         fields = parse_product(data, partial=known)
         # A savepoint per row: a row that fails in the database leaves the others intact.
         with session.begin_nested():

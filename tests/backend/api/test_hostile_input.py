@@ -195,3 +195,36 @@ def test_a_404_for_many_unknown_ids_names_a_few_and_lists_all_in_details(client:
     error = error_body(client.post("/recommendations", json={"positive": unknown}), 404)
     assert error["message"].endswith(f"and {MAX_IDS - 10} more") and len(error["message"]) < 200
     assert error["details"]["product_ids"] == unknown
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\r", "\u2029"])
+def test_a_bulk_row_holding_a_line_separator_is_one_row(
+    client: FlaskClient, admin_headers: dict[str, str], separator: str
+) -> None:
+    rows = [
+        json.dumps({**PRODUCT, "sku": "SEP-1", "name": f"Mug{separator}red"}, ensure_ascii=False),
+        "{broken",
+        json.dumps({**PRODUCT, "sku": "SEP-2"}),
+    ]
+    response = client.post(
+        "/admin/products/bulk",
+        data="\r\n".join(rows).encode(),
+        headers={**admin_headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.json
+    assert (response.json["created"], [e["line"] for e in response.json["errors"]]) == (2, [2])  # type: ignore[index]
+
+
+def test_a_bulk_sku_with_spaces_updates_the_product_it_names(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    assert (
+        client.post("/admin/products", json={**PRODUCT, "sku": "B-1"}, headers=admin_headers).status_code
+        == 201
+    )
+    response = client.post(
+        "/admin/products/bulk",
+        data=json.dumps({"sku": " B-1 ", "price": 3}),
+        headers={**admin_headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.json == {"created": 0, "updated": 1, "errors": []}
