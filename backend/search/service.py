@@ -228,11 +228,17 @@ class SearchService:
         with self.sessions() as session:
             products = catalog.get_products(session, [hit.product_id for hit in hits])
         matches = []
-        for hit in hits:
+        # A total order: engines rank equal scores (identical photos) in no fixed order, so
+        # without the product id as a second key paging through a tie could repeat or skip.
+        for hit in sorted(hits, key=lambda hit: (-hit.score, hit.product_id)):
             product = products.get(hit.product_id)
-            # The catalog is the truth: a product changed or deleted since the last sync
-            # must not slip through a filter on stale index data.
-            if product is not None and search_filter.matches(product, product.id):
+            # The catalog is the truth: a product changed or deleted since the last sync must not
+            # slip through a filter on stale index data, nor be shown by a photo deleted since.
+            if (
+                product is not None
+                and search_filter.matches(product, product.id)
+                and any(image.id == hit.image_id for image in product.images)
+            ):
                 matches.append(ProductMatch(product, hit.score, hit.image_id))
         end = page.offset + page.limit
         next_offset = end if len(matches) > end and end < MAX_WINDOW else None

@@ -322,3 +322,42 @@ def test_bulk_upsert_keeps_good_rows_and_reports_bad_ones(
     assert client.get("/products").json["total"] == 2  # type: ignore[index]
     wrong_type = client.post("/admin/products/bulk", json={"sku": "x"}, headers=admin_headers)
     assert wrong_type.status_code == 415
+
+
+def test_a_deleted_photo_is_never_shown_as_the_match(
+    client: FlaskClient, admin_headers: dict[str, str], catalog_of_three: dict[str, int]
+) -> None:
+    photo = picture_bytes((220, 20, 20), size=128)
+
+    def search() -> list[dict[str, Any]]:
+        response = client.post("/search", data=upload(photo), content_type="multipart/form-data")
+        return response.json["results"]  # type: ignore[index,no-any-return]
+
+    matched = search()[0]["matched_image_id"]
+    red = catalog_of_three["red"]
+    assert client.delete(f"/admin/products/{red}/images/{matched}", headers=admin_headers).status_code == 204
+    results = search()  # before any sync
+    assert matched not in [item["matched_image_id"] for item in results]
+    for item in results:
+        image = client.get(f"/products/{item['product']['id']}/images/{item['matched_image_id']}")
+        image.close()
+        assert image.status_code == 200
+
+
+def test_paging_through_identical_photos_neither_repeats_nor_skips(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    photo = picture_bytes((40, 160, 90), size=96, mark=3)
+    ids = [create(client, admin_headers, sku=f"TIE-{index}")["id"] for index in range(6)]
+    for product_id in ids:
+        add_photo(client, admin_headers, product_id, photo)
+    assert client.post("/admin/sync", headers=admin_headers).json["reused"] == 5  # type: ignore[index]
+    seen = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.post(
+            "/search", data=upload(photo, limit="1", offset=str(offset)), content_type="multipart/form-data"
+        ).json
+        seen += [item["product"]["id"] for item in page["results"]]  # type: ignore[index]
+        offset = page["next_offset"]  # type: ignore[index]
+    assert seen == sorted(ids)  # equal scores: product id breaks the tie, every page the same way
