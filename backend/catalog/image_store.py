@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from PIL import Image
 from backend.errors import InvalidRequest, PayloadTooLarge
 from embedder import ImageLoadError, ImageTooLargeError, load_image
 
+# How long an unreferenced image file is kept before `collect` deletes it: longer than any write.
+UNUSED_GRACE_SECONDS = 3600.0
 EXTENSIONS = {
     "JPEG": ".jpg",
     "MPO": ".jpg",
@@ -62,6 +65,8 @@ class ImageStore:
             raise InvalidRequest(f"image {checked.storage_key!r} changed after it was checked")
         target = self.root / checked.storage_key
         if target.exists():
+            # A fresh time keeps `collect` off a file that a write in progress is about to reference.
+            os.utime(target)
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename so a reader never sees half a file.
@@ -70,6 +75,25 @@ class ImageStore:
             temporary = Path(handle.name)
         os.replace(temporary, target)
         return True
+
+    def collect(self, referenced: set[str], *, unused_for: float = UNUSED_GRACE_SECONDS) -> int:
+        """Delete files no row references and no write has touched for `unused_for` seconds.
+
+        Returns how many were deleted. The grace period covers a write between copying a file
+        and committing its row (an import's transaction can take minutes): a file shared with
+        such a write was touched by it, so it stays.
+        """
+        cutoff = time.time() - unused_for
+        removed = 0
+        for path in self.root.glob("*/*"):
+            key = f"{path.parent.name}/{path.name}"
+            try:
+                if key not in referenced and path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # removed meanwhile by another collector
+                continue
+        return removed
 
     def remove(self, storage_keys: Iterable[str]) -> None:
         """Delete stored files (those a failed write left behind); missing ones are fine."""

@@ -190,6 +190,11 @@ def iter_indexed_pages(session: Session, *, page_size: int = 5000) -> Iterator[l
         last = page[-1].image_id
 
 
+def storage_keys(session: Session) -> set[str]:
+    """The image-store key of every image row."""
+    return set(session.scalars(select(ProductImage.storage_key).distinct()))
+
+
 def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:
     """Image ids grouped by product id."""
     query = select(ProductImage.product_id, ProductImage.id).where(ProductImage.product_id.in_(product_ids))

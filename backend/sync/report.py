@@ -21,6 +21,7 @@ class SyncReport:
     unchanged: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     active: bool = False
+    files_removed: int = 0  # image files of deleted images and products, collected
 
     @property
     def changed(self) -> bool:

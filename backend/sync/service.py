@@ -125,6 +125,9 @@ class SyncService:
             with transaction(self.sessions) as session:
                 live_collections.activate_index(session, collection)
         report.active = already_active or (activate and not report.failed)
+        # Files of deleted images stay until no row needs them; one sync at a time collects them.
+        with self.sessions() as session:
+            report.files_removed = self.images.collect(catalog.storage_keys(session))
         return report
 
     def _write_payloads(

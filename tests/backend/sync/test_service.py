@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -222,3 +224,27 @@ def test_sync_embeds_through_the_batch_pipeline(synced: Services) -> None:
     drafted, full = embed_files(embedder, [path])[0], embedder.embed_paths([path])[0]
     assert not np.allclose(drafted, full, atol=1e-5)  # the photo tells the two paths apart
     assert np.allclose(stored, drafted, atol=1e-5)
+
+
+def test_sync_collects_image_files_no_row_needs_after_the_grace_period(synced: Services) -> None:
+    target = product_id(synced, "CIR-YEL")
+    with synced.sessions() as session:
+        product = catalog.get_product(session, target)
+        own = [synced.images.path(image.storage_key) for image in product.images]
+    kept_new = synced.images.path(
+        synced.images.put(picture_bytes((3, 3, 3), mark=2), name="new.jpg").storage_key
+    )
+    with transaction(synced.sessions) as session:
+        catalog.delete_product(session, catalog.get_product(session, target))
+    every_file = [path for path in synced.images.root.rglob("*") if path.is_file()]
+    hours_ago = time.time() - 2 * 3600
+    for path in every_file:
+        if path != kept_new:
+            os.utime(path, (hours_ago, hours_ago))
+    report = synced.sync.run()
+    assert report.files_removed == len(own)
+    assert not any(path.exists() for path in own)
+    assert kept_new.exists()  # unreferenced but recent: a write may be about to reference it
+    with synced.sessions() as session:
+        assert all(synced.images.path(key).exists() for key in catalog.storage_keys(session))
+    assert synced.sync.run().files_removed == 0
