@@ -52,7 +52,7 @@ from backend.catalog.schema import Product, ProductImage
 from backend.filters.fields import point_payload
 from backend.filters.search_filter import SearchFilter
 from backend.settings import Settings
-from backend.vectors import edge_store as vectors_edge
+from backend.vectors import edge_config as edge_settings
 from backend.vectors.types import IndexPoint, PayloadUpdate
 from backend.wiring import build_services
 
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--edge-defaults", action="store_true", help="Edge's own optimizer thresholds")
     arguments = parser.parse_args()
     if arguments.edge_defaults:  # collections made with no optimizer settings: Edge's own
-        vectors_edge.edge_config = lambda dimension: edge.EdgeConfig(
+        edge_settings.edge_config = lambda dimension: edge.EdgeConfig(
             vectors=edge.EdgeVectorParams(size=dimension, distance=edge.Distance.Cosine)
         )
     folder = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))

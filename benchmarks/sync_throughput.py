@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from embed_throughput import GROCERY_TRAIN, sample_images  # the script beside this one
 from PIL import Image
 
 from backend.catalog import queries
@@ -37,9 +38,6 @@ from backend.wiring import Services, build_services
 from embedder import load_image
 from embedder.pipeline import embed_files, usable_cores
 
-GROCERY_TRAIN = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "grocery-store" / "dataset" / "train"
-)
 GOAL = 0.90  # sync at least this share of the pipeline's rate
 
 
@@ -52,15 +50,6 @@ class Rates:
     pipeline: float
     sync: float
     per_image: float
-
-
-def sample_images(folder: Path, count: int) -> list[Path]:
-    """count JPEGs spread evenly over the sorted files under folder, so every class is represented."""
-    files = sorted(path for path in folder.rglob("*.jpg"))
-    if len(files) < count:
-        raise SystemExit(f"need {count} JPEGs under {folder}, found {len(files)}")
-    step = len(files) / count
-    return [files[int(index * step)] for index in range(count)]
 
 
 def upscale(photos: Sequence[Path], folder: Path) -> list[Path]:

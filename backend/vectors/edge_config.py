@@ -78,8 +78,9 @@ def stored_config(folder: Path) -> dict[str, Any]:
     return dict(json.loads((folder / CONFIG_FILE).read_text()))
 
 
-def create_shard(folder: Path, config: edge.EdgeConfig) -> edge.EdgeShard:
-    """Make a shard with these settings and a payload index on every field filters use."""
+def create_shard(folder: Path, dimension: int) -> edge.EdgeShard:
+    """Make a shard with `edge_config`'s settings and a payload index on every field filters use."""
+    config = edge_config(dimension)
     shard = call(lambda: edge.EdgeShard.create(str(folder), config))
     for key, index in payload_indexes().items():
         shard.update(edge.UpdateOperation.create_field_index(key, INDEX_TYPES[index]))
@@ -87,16 +88,14 @@ def create_shard(folder: Path, config: edge.EdgeConfig) -> edge.EdgeShard:
     return shard
 
 
-def open_shard(
-    folder: Path, name: str, config_for: Callable[[int], edge.EdgeConfig] = edge_config
-) -> edge.EdgeShard:
-    """Load an existing shard; one made by an earlier version gets `config_for(dimension)`."""
+def open_shard(folder: Path, name: str) -> edge.EdgeShard:
+    """Load an existing shard; one made by an earlier version gets `edge_config`'s settings."""
     if not (folder / CONFIG_FILE).exists():
         raise VitrineError(f"collection {name!r} does not exist")
     stored = stored_config(folder)
     size = dimension_of(stored)
     if size is not None and not has_our_optimizers(stored, size):
-        config = config_for(size)  # Edge stores the new settings on load
+        config = edge_config(size)  # Edge stores the new settings on load
         return call(lambda: edge.EdgeShard.load(str(folder), config))
     return call(lambda: edge.EdgeShard.load(str(folder)))
 

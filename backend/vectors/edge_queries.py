@@ -1,4 +1,4 @@
-"""Vitrine's queries in Qdrant Edge's terms: filters, the best hit per product, the recommend target.
+"""Vitrine's requests in Qdrant Edge's terms: filters, grouped and recommend queries, payload writes.
 
 Edge 0.9 has neither a grouped query nor recommend-by-id; `EdgeStore` builds both from plain
 queries with these pieces.
@@ -14,7 +14,7 @@ import qdrant_edge as edge
 
 from backend.filters.fields import Kind
 from backend.filters.search_filter import SearchFilter
-from backend.vectors.types import ProductHit
+from backend.vectors.types import PayloadUpdate, ProductHit
 
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
@@ -107,3 +107,10 @@ def match_value(value: str | int | bool) -> edge.MatchValue:
     # qdrant-edge-py 0.9 reads a Python bool as an integer (MatchValue(False).value == 0), which
     # then matches no boolean payload; numpy's bool is not an int, so it stays a bool.
     return edge.MatchValue(np.bool_(value) if isinstance(value, bool) else value)  # type: ignore[arg-type]
+
+
+def payload_operation(update: PayloadUpdate) -> edge.UpdateOperation:
+    """A payload update as Edge's operation: set the given fields, or replace the whole payload."""
+    if update.replace:
+        return edge.UpdateOperation.overwrite_payload(list(update.point_ids), update.fields)
+    return edge.UpdateOperation.set_payload(list(update.point_ids), update.fields)

@@ -30,11 +30,15 @@ from backend.vectors.edge_config import (
     call,
     create_shard,
     dimension_of,
-    edge_config,
     open_shard,
     stored_config,
 )
-from backend.vectors.edge_queries import best_hits_per_product, recommend_query, to_edge_filter
+from backend.vectors.edge_queries import (
+    best_hits_per_product,
+    payload_operation,
+    recommend_query,
+    to_edge_filter,
+)
 from backend.vectors.store import NamedCollections, as_floats, scroll_states, stored_vectors
 from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
@@ -117,7 +121,7 @@ class EdgeStore(NamedCollections):
                     )
                 return
             self.root.mkdir(parents=True, exist_ok=True)
-            self._shards[name] = create_shard(self._folder(name), edge_config(dimension))
+            self._shards[name] = create_shard(self._folder(name), dimension)
 
     def point_alias(self, alias: str, collection: str) -> None:
         """Make the alias name the collection (Edge has no aliases: see AliasFile)."""
@@ -147,7 +151,7 @@ class EdgeStore(NamedCollections):
         with self._write_lock:
             shard = self._shard(name)
             for update in updates:  # Edge 0.9 applies one operation per call
-                call(partial(shard.update, _payload_operation(update)))
+                call(partial(shard.update, payload_operation(update)))
             if durable:
                 call(shard.flush)
 
@@ -298,16 +302,9 @@ class EdgeStore(NamedCollections):
         with self._lock:
             shard = self._shards.get(name)
             if shard is None:
-                # An older shard gets the settings this store makes shards with.
-                shard = open_shard(self._folder(name), name, edge_config)
+                shard = open_shard(self._folder(name), name)
                 self._shards[name] = shard
             return shard
 
     def _folder(self, name: str) -> Path:
         return self.root / name
-
-
-def _payload_operation(update: PayloadUpdate) -> edge.UpdateOperation:
-    if update.replace:
-        return edge.UpdateOperation.overwrite_payload(list(update.point_ids), update.fields)
-    return edge.UpdateOperation.set_payload(list(update.point_ids), update.fields)
