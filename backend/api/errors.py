@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from backend.errors import Unavailable, VitrineError
+from backend.errors import Conflict, NotFound, Unavailable, VitrineError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,15 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("database unavailable: %s", error)
         return error_response(Unavailable("database unavailable"))
 
+    @app.errorhandler(IntegrityError)
+    def handle_integrity_error(error: IntegrityError) -> tuple[Response, int]:
+        # A constraint caught a race the service's own checks could not see (PostgreSQL runs
+        # concurrent writes side by side): the request conflicts with another one, and changed nothing.
+        log.info("write refused by a constraint: %s", error.orig)
+        if _violates_foreign_key(error):
+            return error_response(NotFound("a product or image this change refers to no longer exists"))
+        return error_response(Conflict("the change conflicts with a concurrent write; retry it"))
+
     @app.errorhandler(DBAPIError)
     def handle_database_error(error: DBAPIError) -> tuple[Response, int]:
         if error.connection_invalidated:
@@ -60,3 +69,9 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")
         body = {"error": {"code": "internal_error", "message": "internal server error", "details": {}}}
         return jsonify(body), 500
+
+
+def _violates_foreign_key(error: IntegrityError) -> bool:
+    """Whether the constraint was a reference to a missing row (PostgreSQL's SQLSTATE, SQLite's text)."""
+    state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return state == "23503" or "FOREIGN KEY constraint failed" in str(error.orig)

@@ -20,12 +20,18 @@ import migrations
 from backend.errors import Conflict, Unavailable
 from backend.json_values import decode_json
 
+# How long a SQLite writer waits for the one write lock before the request gets 503.
+SQLITE_BUSY_TIMEOUT_S = 30
+
 
 def create_database_engine(url: str) -> Engine:
-    """Create an engine for the URL; SQLite files get foreign keys and WAL turned on."""
+    """Create an engine for the URL; SQLite files get foreign keys, WAL and real transactions."""
     if ensure_sqlite_folder(url):
-        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=decode_json)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, json_deserializer=decode_json
+        )
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=decode_json)
 
@@ -41,10 +47,32 @@ def ensure_sqlite_folder(url: str) -> bool:
 
 
 def _configure_sqlite(connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling opens a transaction only at the first INSERT, so a
+    # SAVEPOINT issued before it (the per-row savepoints of a bulk upsert) ran as a transaction of
+    # its own and every row committed alone. SQLAlchemy's documented recipe: turn the driver's
+    # handling off here and emit BEGIN ourselves in `_begin_sqlite`.
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The mode is kept in the file. Setting it again is not free: it fails at once, without
+    # waiting, while another connection writes, which turned new pool connections under write load
+    # into "database unavailable".
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _begin_sqlite(connection: Any) -> None:
+    # A write transaction takes the write lock at BEGIN: a deferred one that read first and then
+    # wrote would fail at once with "database is locked" when another writer held the lock (SQLite
+    # cannot wait there without risking a deadlock). Writers now queue for up to the busy timeout,
+    # and a check-then-insert inside one write cannot race another; reads stay concurrent (WAL).
+    mode = "IMMEDIATE" if connection.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+# The execution option that marks a connection's transaction as a write (see `transaction`).
+WRITE_OPTION = "vitrine_write"
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -54,8 +82,12 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session that commits when the block succeeds and rolls back when it raises."""
+    """A write: a session that commits when the block succeeds and rolls back when it raises.
+
+    On SQLite it holds the database's write lock from its start, so writers take turns.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
 
 
@@ -69,8 +101,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_schema(url: str, revision: str = "head") -> None:
     """Bring the schema up to a revision (head by default)."""
-    ensure_sqlite_folder(url)
+    sqlite = ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
+    if sqlite:  # the file is made WAL here, before any server shares it (see _configure_sqlite)
+        engine = create_database_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
 
 
 def downgrade_schema(url: str, revision: str) -> None:

@@ -18,9 +18,12 @@ from backend.filters.fields import holds, sql_condition
 from backend.filters.search_filter import FACETS, SearchFilter
 
 
-def get_product(session: Session, product_id: int) -> Product:
-    """The product with this id, or NotFound."""
-    product = session.get(Product, product_id, options=[selectinload(Product.images)])
+def get_product(session: Session, product_id: int, *, for_update: bool = False) -> Product:
+    """The product with this id, or NotFound; `for_update` locks its row until the transaction ends
+    (on PostgreSQL; a SQLite write holds the whole database already)."""
+    product = session.get(
+        Product, product_id, options=[selectinload(Product.images)], with_for_update=for_update
+    )
     if product is None:
         raise NotFound(f"product {product_id} does not exist", details={"product_id": product_id})
     return product
@@ -51,6 +54,16 @@ def find_product_by_sku(session: Session, sku: str) -> Product | None:
     """The product with this SKU, if any."""
     query = select(Product).where(Product.sku == sku).options(selectinload(Product.images))
     return session.scalars(query).one_or_none()
+
+
+def products_by_sku(session: Session, skus: Iterable[str]) -> dict[str, Product]:
+    """The products with these SKUs, by SKU (without their images)."""
+    wanted = list(skus)
+    if not wanted:
+        return {}
+    return {
+        product.sku: product for product in session.scalars(select(Product).where(Product.sku.in_(wanted)))
+    }
 
 
 def list_products(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[Product], int]:
