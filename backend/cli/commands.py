@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -13,7 +14,7 @@ import click
 
 from backend.catalog.database import require_current_schema, upgrade_schema
 from backend.catalog.file_import import ImportFailed
-from backend.cli.serving import run_gunicorn
+from backend.cli.serving import DEFAULT_REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_ENV, run_gunicorn
 from backend.demo.grocery_catalog import write_grocery_catalog
 from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
 from backend.errors import VitrineError
@@ -162,16 +163,25 @@ def similar(product_id: int, **options: Any) -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", type=int, default=None, help="Default: 1 embedded, 2 with a server.")
 @click.option("--threads", type=int, default=4, show_default=True)
-def serve(bind: str, workers: int | None, threads: int) -> None:
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_REQUEST_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a client may take to send a whole request (then 408).",
+)
+def serve(bind: str, workers: int | None, threads: int, request_timeout: float) -> None:
     """Serve the HTTP API with gunicorn.
 
-    With the embedded engine and more than one worker, a store process owns the engine's
-    folder and the workers call it over a socket (docs/architecture.md).
+    Each request is read whole before a thread takes it, so slow clients cannot hold the
+    threads. With the embedded engine and more than one worker, a store process owns the
+    engine's folder and the workers call it over a socket (docs/architecture.md).
     """
     settings = Settings.from_env()
     embedded = not settings.qdrant_url
     if workers is None:
         workers = 1 if embedded else 2
+    os.environ[REQUEST_TIMEOUT_ENV] = str(request_timeout)
     raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers != 1))
 
 

@@ -15,6 +15,11 @@ from typing import Any
 
 import click
 
+# How long a client may take to send one whole request (`vitrine serve --request-timeout`);
+# the worker (buffering_worker.py) reads it from the environment.
+REQUEST_TIMEOUT_ENV = "VITRINE_REQUEST_TIMEOUT"
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+
 # gunicorn's default access log line, plus the request's duration and the worker that served it.
 ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms pid=%(p)s'
 
@@ -31,6 +36,8 @@ def run_gunicorn(bind: str, workers: int, threads: int, *, store_process: bool) 
         str(workers),
         "--threads",
         str(threads),
+        "--worker-class",
+        "backend.cli.buffering_worker.BufferingWorker",
         "--timeout",
         "120",
         "--access-logfile",

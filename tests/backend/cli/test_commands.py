@@ -101,12 +101,24 @@ def free_port() -> int:
         return port
 
 
+SERVED_REQUEST_TIMEOUT_S = 4
+
+
 @pytest.fixture
 def served(deployment: dict[str, str]) -> Iterator[str]:
     """`vitrine serve` (gunicorn) on a free port over the demo deployment."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--bind", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--request-timeout",
+            str(SERVED_REQUEST_TIMEOUT_S),
+        ],
         env=deployment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -173,6 +185,77 @@ def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -
     status, body = post_multipart(f"{served}/search", "image", "q.txt", b"plain text", {})
     assert status == 400
     assert "q.txt" in body["error"]["message"]
+
+
+def test_slow_clients_do_not_stall_the_server(served: str, tmp_path: Path) -> None:
+    """Twenty clients that announce a body and send 5 bytes of it held every thread of gthread, so
+    /health timed out until they closed. Requests are now read whole before a thread takes them:
+    /health and a search answer while the slow clients wait, and each of those gets a 408."""
+    query = write_query_photo(tmp_path, "CIR-GRE").read_bytes()
+    assert post_multipart(f"{served}/search", "image", "q.jpg", query, {"limit": "3"})[0] == 200  # warm
+    host, port = served.removeprefix("http://").split(":")
+    slow = []
+    for _ in range(20):
+        client = socket.create_connection((host, int(port)), timeout=30)
+        client.sendall(
+            b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 100000\r\n\r\n--b\r\n"
+        )
+        slow.append(client)
+    try:
+        time.sleep(0.5)  # under gthread, every thread is now blocked reading a body
+        start = time.monotonic()
+        with urllib.request.urlopen(f"{served}/health", timeout=10) as response:
+            assert response.status == 200
+        health_s = time.monotonic() - start
+        start = time.monotonic()
+        status, body = post_multipart(f"{served}/search", "image", "q.jpg", query, {"limit": "3"})
+        search_s = time.monotonic() - start
+        assert status == 200 and "CIR-GRE" in [item["product"]["sku"] for item in body["results"]]
+        assert health_s < 1.0 and search_s < 1.0, (health_s, search_s)
+        for client in slow:  # the request timeout passes: a 408 with the API's error body
+            answer = client.recv(4096).decode()
+            assert answer.startswith("HTTP/1.1 408"), answer
+            assert json.loads(answer.split("\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"
+    finally:
+        for client in slow:
+            client.close()
+
+
+def raw_exchange(base: str, data: bytes) -> tuple[str, dict]:  # type: ignore[type-arg]
+    """Send raw bytes to the server; its status line and JSON body."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(data)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.decode("latin-1").partition("\r\n\r\n")
+    return head.splitlines()[0], json.loads(body)
+
+
+BAD_FRAMING = [
+    (b"\x16\x03\x01 not http\r\n\r\n", "400"),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", "400"),
+    (b"GET /" + b"a" * 6000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "414"),
+    (b"GET /health HTTP/1.1\r\nX: " + b"a" * 70_000, "431"),  # no end of headers in sight
+    (
+        b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 50000000\r\n\r\n",
+        "413",  # refused before the body is read
+    ),
+]
+
+
+def test_requests_the_server_cannot_take_get_json_errors(served: str) -> None:
+    """Bad HTTP framing is answered with the API's error body, not gunicorn's HTML page."""
+    for data, status in BAD_FRAMING:
+        line, body = raw_exchange(served, data)
+        assert line.split()[1] == status, (data[:60], line)
+        assert set(body["error"]) == {"code", "message", "details"}
 
 
 def test_two_workers_share_the_embedded_store_through_a_store_process(
