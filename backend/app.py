@@ -9,6 +9,8 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from backend.api import register_api
+from backend.api.contract import ContractApp
+from backend.api.observability import install_observability
 from backend.api.requests import MAX_FORM_PARTS
 from backend.catalog.schema import ID_MAX
 from backend.errors import NotFound
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """Build the app; with no arguments, settings come from the environment."""
     if services is None:
         services = build_services(settings or Settings.from_env())
-    app = Flask(__name__)
+    app = ContractApp(__name__)
     app.json = SafeJSONProvider(app)
     app.url_map.converters["id"] = IdConverter
     app.before_request(reject_impossible_ids)
@@ -28,6 +30,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.extensions["vitrine"] = services
     register_api(app)
+    install_observability(app)
     return app
 
 

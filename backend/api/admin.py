@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, jsonify, request
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
 
+from backend.api import schemas
+from backend.api.contract import ADMIN_SECURITY
 from backend.api.model_specs import allowed_model_spec
-from backend.api.requests import json_body, services, uploaded_image
+from backend.api.requests import json_body, services, uploaded_image, validated_here
 from backend.api.serializers import serialize_image, serialize_product
-from backend.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
+from backend.errors import Forbidden, Unauthorized, UnsupportedMediaType
 
-blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+blueprint = APIBlueprint(
+    "admin", __name__, url_prefix="/admin", abp_tags=[Tag(name="admin")], abp_security=ADMIN_SECURITY
+)
 BULK_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+# Every admin route can answer these besides its own.
+ADMIN_ERRORS = (400, 401, 403, 503)
+PRODUCT: schemas.Responses = {200: schemas.ProductOut, **schemas.errors(*ADMIN_ERRORS, 404, 409, 415)}
+NO_CONTENT: schemas.Responses = {204: {"description": "done"}, **schemas.errors(*ADMIN_ERRORS, 404)}
 
 
 @blueprint.before_request
@@ -27,16 +37,19 @@ def require_admin_token() -> None:
         raise Unauthorized("missing or wrong admin token (Authorization: Bearer <token>)")
 
 
-@blueprint.post("/products")
-def create_product() -> tuple[Response, int]:
+@blueprint.post("/products", responses={201: schemas.ProductOut, **PRODUCT})
+def create_product(body: schemas.ProductCreate) -> tuple[Response, int]:  # type: ignore[valid-type]
     """Create a product from JSON fields; images are added separately."""
-    product = services().catalog.create(json_body())
+    product = services().catalog.create(body.model_dump(exclude_unset=True))  # type: ignore[attr-defined]
     return jsonify(serialize_product(product)), 201
 
 
-@blueprint.post("/products/bulk")
+@blueprint.post(
+    "/products/bulk", responses={200: schemas.BulkReport, **schemas.errors(*ADMIN_ERRORS, 413, 415)}
+)
+@validated_here
 def bulk_upsert() -> Response:
-    """JSON lines of products (create, or update by SKU); per-row errors, the good rows kept."""
+    """JSON lines of products (create, or update by SKU), one transaction; per-row errors, good rows kept."""
     if request.mimetype not in BULK_TYPES:
         raise UnsupportedMediaType(f"send JSON lines with Content-Type {BULK_TYPES[0]}")
     # NDJSON lines end at "\n" (and "\r\n") only: str.splitlines would also split a valid row at
@@ -46,56 +59,62 @@ def bulk_upsert() -> Response:
     return jsonify({"created": report.created, "updated": report.updated, "errors": report.errors})
 
 
-@blueprint.patch("/products/<id:product_id>")
-def update_product(product_id: int) -> Response:
+@blueprint.patch("/products/<id:product_id>", responses=PRODUCT)
+def update_product(path: schemas.ProductPath, body: schemas.ProductUpdate) -> Response:  # type: ignore[valid-type]
     """Change some fields of a product."""
-    return jsonify(serialize_product(services().catalog.update(product_id, json_body())))
+    fields = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    product = services().catalog.update(path.product_id, fields)
+    return jsonify(serialize_product(product))
 
 
-@blueprint.delete("/products/<id:product_id>")
-def delete_product(product_id: int) -> tuple[str, int]:
-    """Delete a product; it leaves search results at the next sync."""
-    services().catalog.delete(product_id)
+@blueprint.delete("/products/<id:product_id>", responses=NO_CONTENT)
+def delete_product(path: schemas.ProductPath) -> tuple[str, int]:
+    """Delete a product; it leaves search results at once, and the index at the next sync."""
+    services().catalog.delete(path.product_id)
     return "", 204
 
 
-@blueprint.post("/products/<id:product_id>/images")
-def add_image(product_id: int) -> tuple[Response, int]:
+@blueprint.post(
+    "/products/<id:product_id>/images",
+    responses={201: schemas.ImageOut, **schemas.errors(*ADMIN_ERRORS, 404, 413, 415)},
+)
+@validated_here
+def add_image(
+    product_id: int,
+    path: schemas.ProductPath = None,  # type: ignore[assignment]
+    form: schemas.ImageForm = None,  # type: ignore[assignment]
+) -> tuple[Response, int]:
     """Attach an uploaded image (multipart field `image`)."""
     data, name = uploaded_image("image")
     image = services().catalog.add_image(product_id, data, name)
     return jsonify(serialize_image(image)), 201
 
 
-@blueprint.delete("/products/<id:product_id>/images/<id:image_id>")
-def delete_image(product_id: int, image_id: int) -> tuple[str, int]:
+@blueprint.delete("/products/<id:product_id>/images/<id:image_id>", responses=NO_CONTENT)
+def delete_image(path: schemas.ImagePath) -> tuple[str, int]:
     """Detach an image from a product."""
-    services().catalog.delete_image(product_id, image_id)
+    services().catalog.delete_image(path.product_id, path.image_id)
     return "", 204
 
 
-@blueprint.post("/sync")
-def run_sync() -> Response:
-    """Bring the index in line with the catalog now; optional JSON {"model": spec, "activate": bool}."""
-    options = json_body() if request.content_length else {}
-    unknown = sorted(set(options) - {"model", "activate"})
-    if unknown:
-        raise InvalidRequest(f"unknown field {unknown[0]!r}", details={"field": unknown[0]})
-    model, activate = options.get("model"), options.get("activate", True)
-    if (model is not None and not isinstance(model, str)) or not isinstance(activate, bool):
-        raise InvalidRequest("model must be a string and activate a boolean")
+@blueprint.post("/sync", responses={200: schemas.SyncReport, **schemas.errors(*ADMIN_ERRORS, 409, 415)})
+@validated_here
+def run_sync(body: schemas.SyncRequest = None) -> Response:  # type: ignore[assignment]
+    """Bring the index in line with the catalog now; an optional JSON body names a model to switch to."""
+    options = schemas.SyncRequest.model_validate(json_body() if request.content_length else {})
+    model = options.model
     if model is not None:
         model = allowed_model_spec(model, services(), services().search.active_model_spec())
-    return jsonify(services().sync.run(model_spec=model, activate=activate).to_dict())
+    return jsonify(services().sync.run(model_spec=model, activate=options.activate).to_dict())
 
 
-@blueprint.get("/sync")
+@blueprint.get("/sync", responses={200: schemas.SyncStatus, **schemas.errors(401, 403)})
 def sync_status() -> Response:
     """Whether a sync is running in this process, its progress, and the last report."""
     return jsonify(services().sync.progress.to_dict())
 
 
-@blueprint.get("/sync/drift")
+@blueprint.get("/sync/drift", responses={200: schemas.Drift, **schemas.errors(401, 403, 503)})
 def sync_drift() -> Response:
     """What a sync would change now: missing, orphan, stale and other-model points."""
     drift = services().sync.check().drift()

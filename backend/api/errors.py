@@ -1,13 +1,18 @@
-"""Every failure becomes the same JSON body: {"error": {"code", "message", "details"?}}."""
+"""Every failure becomes the same JSON body: {"error": {"code", "message", "details", "request_id"}}."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from backend.api.contract import validation_error_response
+from backend.api.observability import request_id
 from backend.errors import Conflict, NotFound, Unavailable, VitrineError
 
 log = logging.getLogger(__name__)
@@ -15,7 +20,13 @@ log = logging.getLogger(__name__)
 
 def error_response(error: VitrineError) -> tuple[Response, int]:
     """The JSON response for a domain error."""
-    return jsonify(error.to_dict()), error.status
+    return json_error(error.to_dict(), error.status)
+
+
+def json_error(body: dict[str, Any], status: int) -> tuple[Response, int]:
+    """An error body as a response, with the id that finds the request in the access log."""
+    body["error"]["request_id"] = request_id()
+    return jsonify(body), status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -27,8 +38,14 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("%s: %s", error.code, error.message)
         return error_response(error)
 
+    @app.errorhandler(ValidationError)
+    def handle_invalid_part(error: ValidationError) -> Response:
+        return validation_error_response(error)  # a request part that breaks its declared model
+
     @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException) -> tuple[Response, int]:
+    def handle_http_error(error: HTTPException) -> ResponseReturnValue:
+        if error.response is not None:  # flask-openapi3's validation error, already our body
+            return error.response
         status = error.code or 500
         code = {413: "payload_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
             status, "http_error"
@@ -41,7 +58,7 @@ def register_error_handlers(app: Flask) -> None:
                 message = f"too many multipart parts; the limit is {app.config.get('MAX_FORM_PARTS')}"
             else:
                 message = f"request body too large; the limit is {limit} bytes"
-        return jsonify({"error": {"code": code, "message": message, "details": {}}}), status
+        return json_error({"error": {"code": code, "message": message, "details": {}}}, status)
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError) -> tuple[Response, int]:
@@ -62,13 +79,14 @@ def register_error_handlers(app: Flask) -> None:
         if error.connection_invalidated:
             return error_response(Unavailable("database unavailable"))
         log.exception("database error")
-        return jsonify({"error": {"code": "internal_error", "message": "database error", "details": {}}}), 500
+        body = {"error": {"code": "internal_error", "message": "database error", "details": {}}}
+        return json_error(body, 500)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> tuple[Response, int]:
         log.exception("unhandled error")
         body = {"error": {"code": "internal_error", "message": "internal server error", "details": {}}}
-        return jsonify(body), 500
+        return json_error(body, 500)
 
 
 def _violates_foreign_key(error: IntegrityError) -> bool:

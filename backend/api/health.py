@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
 
+from backend.api import schemas
 from backend.api.requests import services
 from backend.catalog.database import check_database
 from backend.errors import Unavailable
 
-blueprint = Blueprint("health", __name__)
+blueprint = APIBlueprint("health", __name__, abp_tags=[Tag(name="operations")])
 
 
-@blueprint.get("/health")
+@blueprint.get("/health", responses={200: schemas.Health, 503: schemas.Health})
 def health() -> tuple[Response, int]:
     """Report whether the database and the vector store answer; 503 if either does not."""
     found = services()

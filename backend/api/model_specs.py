@@ -8,6 +8,7 @@ with). Names outside what is allowed get one 400 whatever is on disk.
 from __future__ import annotations
 
 from backend.errors import InvalidRequest, Unavailable
+from backend.json_values import is_unicode_text
 from backend.settings import Settings
 from backend.wiring import Services
 from embedder.architectures import ARCHITECTURES
@@ -26,6 +27,11 @@ def allowed_model_spec(spec: str, services: Services, active_spec: str | None) -
 
 
 def _resolve(spec: str, settings: Settings, active_spec: str | None) -> str:
+    if not is_unicode_text(spec) or any(ord(character) < 32 for character in spec):
+        # a NUL or a lone surrogate cannot name a file (the path calls below would raise)
+        raise InvalidRequest(
+            "the model name holds control characters or invalid text", details={"field": "model"}
+        )
     if spec in ARCHITECTURES or spec in (settings.model, active_spec):
         return spec
     architecture, separator, file_name = spec.partition(":")

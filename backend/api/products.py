@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Response, jsonify, send_file
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.models.tag import Tag
 
-from backend.api.requests import parse_int, services
+from backend.api import schemas
+from backend.api.requests import services
 from backend.api.serializers import serialize_product
 
-blueprint = Blueprint("products", __name__)
-MAX_PAGE = 200
+blueprint = APIBlueprint("products", __name__, abp_tags=[Tag(name="catalog")])
 
 
-@blueprint.get("/products")
-def list_products() -> Response:
-    """A page of products: ?offset=0&limit=50."""
-    offset = parse_int(request.args.get("offset"), "offset", default=0)
-    limit = parse_int(request.args.get("limit"), "limit", default=50, minimum=1, maximum=MAX_PAGE)
-    products, total = services().catalog.page(offset, limit)
+@blueprint.get("/products", responses={200: schemas.ProductPage, **schemas.errors(400, 503)})
+def list_products(query: schemas.ProductPageQuery) -> Response:
+    """A page of products, by id."""
+    products, total = services().catalog.page(query.offset, query.limit)
     return jsonify(
         {
             "total": total,
-            "offset": offset,
-            "limit": limit,
+            "offset": query.offset,
+            "limit": query.limit,
             "products": [serialize_product(product) for product in products],
         }
     )
 
 
-@blueprint.get("/products/<id:product_id>")
-def get_product(product_id: int) -> Response:
+@blueprint.get("/products/<id:product_id>", responses={200: schemas.ProductOut, **schemas.errors(404, 503)})
+def get_product(path: schemas.ProductPath) -> Response:
     """One product with its images."""
-    return jsonify(serialize_product(services().catalog.get(product_id)))
+    return jsonify(serialize_product(services().catalog.get(path.product_id)))
 
 
-@blueprint.get("/products/<id:product_id>/images/<id:image_id>")
-def image_file(product_id: int, image_id: int) -> Response:
+@blueprint.get(
+    "/products/<id:product_id>/images/<id:image_id>",
+    responses={
+        200: {
+            "description": "the image",
+            "content": {"image/*": {"schema": schemas.BINARY}},
+        },
+        **schemas.errors(404),
+    },
+)
+def image_file(path: schemas.ImagePath) -> Response:
     """The bytes of one product image."""
     found = services()
-    image = found.catalog.image(product_id, image_id)
+    image = found.catalog.image(path.product_id, path.image_id)
     return send_file(found.images.path(image.storage_key).resolve(), max_age=86400)

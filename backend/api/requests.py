@@ -1,43 +1,33 @@
-"""Parsing of request parts shared by the views."""
+"""Request parts the contract (backend/api/schemas.py) leaves to code: filters, uploads, services.
+
+`MAX_IDS` is re-exported for the callers that bound id lists.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from PIL import Image
+from pydantic import BaseModel
 from werkzeug.datastructures import MultiDict
 
-from backend.catalog.schema import ID_MAX
+from backend.api.schemas import MAX_IDS
 from backend.errors import InvalidRequest, UnsupportedMediaType
 from backend.filters.search_filter import FACET_FIELDS, SearchFilter, filter_values_from_json, parse_filters
 from backend.search.service import Page
+
+__all__ = ["MAX_FORM_PARTS", "MAX_IDS", "MAX_UPLOADS"]
 from backend.wiring import Services
 
-DEFAULT_LIMIT = 10
-# Product ids one list of a recommendation request may name (positive, negative or viewed).
-MAX_IDS = 1000
 # Photos one request may upload in a field: each is decoded and embedded, seconds of work apiece.
 MAX_UPLOADS = 10
 # Multipart parts a request may have (fields and files together); more is a 413 before parsing on.
 MAX_FORM_PARTS = 100
 PAGE_FIELDS = ("offset", "limit", "min_score", "facets")
-
-
-def product_ids(raw: object, name: str) -> list[int]:
-    """A JSON list of product ids, each a valid id, at most MAX_IDS of them; duplicates dropped."""
-    if raw is None:
-        raise InvalidRequest(f"{name} is required: a list of product ids", details={"field": name})
-    if not isinstance(raw, list) or not all(
-        isinstance(item, int) and not isinstance(item, bool) for item in raw
-    ):
-        raise InvalidRequest(f"{name} must be a list of integer product ids", details={"field": name})
-    if len(raw) > MAX_IDS:
-        raise InvalidRequest(f"{name} may name at most {MAX_IDS} products", details={"field": name})
-    if not all(1 <= item <= ID_MAX for item in raw):
-        raise InvalidRequest(f"{name}: product ids are between 1 and {ID_MAX}", details={"field": name})
-    return list(dict.fromkeys(raw))
+M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V", bound=Callable[..., Any])
 
 
 def services() -> Services:
@@ -58,41 +48,26 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def parse_int(raw: Any, name: str, *, default: int, minimum: int = 0, maximum: int = ID_MAX) -> int:
-    """An integer parameter within bounds: a JSON integer or a string of digits, nothing else."""
-    if raw is None or raw == "":
-        return default
-    value: int | None = None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str) and len(raw) <= 20 and raw.strip().lstrip("+-").isdigit():
-        value = int(raw)
-    if value is None:
-        shown = raw if isinstance(raw, str | float | bool) else type(raw).__name__
-        raise InvalidRequest(f"{name} must be an integer, got {str(shown)[:40]!r}", details={"field": name})
-    if not minimum <= value <= maximum:
-        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}", details={"field": name})
-    return value
+def validated_here(view: V) -> V:
+    """Mark a view that validates its request itself (multipart, JSON or multipart, an optional body).
+
+    flask-openapi3 then documents the view's annotated models without parsing them; those
+    parameters default to None and the view reads the request.
+    """
+    view.__delay_validate_request__ = True  # type: ignore[attr-defined]
+    return view
 
 
-def page_from(values: Mapping[str, Any]) -> Page:
-    """offset, limit and min_score from query-string, form or JSON fields."""
-    raw_score = values.get("min_score")
-    min_score = None
-    if raw_score not in (None, ""):
-        try:
-            if isinstance(raw_score, bool):
-                raise TypeError(raw_score)
-            min_score = float(raw_score)
-        except (TypeError, ValueError):
-            raise InvalidRequest(
-                f"min_score must be a number, got {str(raw_score)[:40]!r}", details={"field": "min_score"}
-            ) from None
-    return Page(
-        offset=parse_int(values.get("offset"), "offset", default=0),
-        limit=parse_int(values.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1),
-        min_score=min_score,
-    )
+def form_model(model: type[M], files: tuple[str, ...] = ()) -> M:
+    """A multipart form checked against its model (a ValidationError is a 400 naming the field)."""
+    values: dict[str, Any] = {key: request.form.get(key) for key in request.form}
+    values.update({name: request.files.getlist(name) or None for name in files})
+    return model.model_validate(values)
+
+
+def page_of(parts: Any) -> Page:
+    """The page a validated request asks for (offset, limit and min_score are checked by its model)."""
+    return Page(offset=parts.offset, limit=parts.limit, min_score=parts.min_score)
 
 
 def facet_fields(raw: Any) -> tuple[str, ...]:
@@ -111,16 +86,14 @@ def facet_fields(raw: Any) -> tuple[str, ...]:
     return fields
 
 
-def query_request(values: MultiDict[str, Any]) -> tuple[SearchFilter, Page, tuple[str, ...]]:
-    """Filter, page and facets from query-string or form fields; unknown fields are rejected."""
-    filter_values = {key: values.getlist(key) for key in values if key not in PAGE_FIELDS}
-    search_filter = parse_filters(filter_values)
-    return search_filter, page_from(values), facet_fields(values.get("facets"))
+def query_filters(values: MultiDict[str, Any]) -> SearchFilter:
+    """The filter of a query string or form: every field but the page fields (unknown ones are 400)."""
+    return parse_filters({key: values.getlist(key) for key in values if key not in PAGE_FIELDS})
 
 
-def json_filters(body: dict[str, Any]) -> SearchFilter:
-    """The "filters" object of a JSON body."""
-    return parse_filters(filter_values_from_json(body.get("filters")))
+def json_filters(filters: BaseModel | None) -> SearchFilter:
+    """The "filters" object of a validated JSON body."""
+    return parse_filters(filter_values_from_json(filters.model_dump(exclude_unset=True) if filters else None))
 
 
 def uploads(field: str) -> list[tuple[bytes, str]]:

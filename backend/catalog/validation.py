@@ -69,7 +69,7 @@ def parse_product(
         if name not in data or name in errors:
             continue
         try:
-            values[name] = _PARSERS[name](data[name])
+            values[name] = PRODUCT_PARSERS[name](data[name])
         except ValueError as error:
             errors[name] = str(error)
     if errors:
@@ -159,7 +159,7 @@ def _attributes(value: Any) -> dict[str, AttributeValue]:
     return attributes
 
 
-_PARSERS: dict[str, Any] = {
+PRODUCT_PARSERS: dict[str, Any] = {
     "sku": _sku,
     "name": _text(300, required=True),
     "description": _text(20_000, required=False),
@@ -170,3 +170,33 @@ _PARSERS: dict[str, Any] = {
     "in_stock": parse_bool,
     "attributes": _attributes,
 }
+
+# The JSON Schema of each field, for the API's contract (backend/api/schemas.py); the parsers
+# above are what decides.
+PRODUCT_FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "sku": {"type": "string", "pattern": SKU_PATTERN.pattern, "description": "the product's key"},
+    "name": {"type": "string", "minLength": 1, "maxLength": 300},
+    "description": {"type": "string", "maxLength": 20_000},
+    "category": {"type": "string", "minLength": 1, "maxLength": 100},
+    "brand": {"type": "string", "maxLength": 100},
+    "price": {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE)},
+            {"type": "string", "description": "a decimal number"},
+        ]
+    },
+    "currency": {"type": "string", "description": "ISO 4217, e.g. EUR (case-insensitive)"},
+    "in_stock": {
+        "anyOf": [
+            {"type": "boolean"},
+            {"type": "string", "description": "true/false, yes/no, 1/0"},
+            {"type": "integer", "enum": [0, 1]},
+        ]
+    },
+    "attributes": {
+        "type": "object",
+        "propertyNames": {"minLength": 1, "maxLength": 100},
+        "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+    },
+}
+assert set(PRODUCT_FIELD_SCHEMAS) == set(PRODUCT_PARSERS)

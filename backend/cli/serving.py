@@ -20,12 +20,16 @@ import click
 REQUEST_TIMEOUT_ENV = "VITRINE_REQUEST_TIMEOUT"
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 
-# gunicorn's default access log line, plus the request's duration and the worker that served it.
-ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms pid=%(p)s'
+# gunicorn's hooks: the workers' shared metrics folder, and the app's JSON access log on stdout.
+GUNICORN_CONFIG = "python:backend.cli.gunicorn_config"
 
 
 def run_gunicorn(bind: str, workers: int, threads: int, *, store_process: bool) -> int:
     """Serve the app with gunicorn; with `store_process`, a store process owns the embedded store."""
+    # Each worker writes its metrics to files here and /metrics sums them all (prometheus_client's
+    # multiprocess mode). A fresh folder, so no count of an earlier run is summed in; gunicorn's
+    # on_exit hook removes it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vitrine-metrics-")
     arguments = [
         sys.executable,
         "-m",
@@ -40,10 +44,8 @@ def run_gunicorn(bind: str, workers: int, threads: int, *, store_process: bool) 
         "backend.cli.buffering_worker.BufferingWorker",
         "--timeout",
         "120",
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        ACCESS_LOG_FORMAT,
+        "--config",
+        GUNICORN_CONFIG,
         "backend.app:create_app()",
     ]
     if not store_process:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,8 @@ class SearchService:
         self.store = store
         self.models = models
         self.max_results = max_results
+        # Each is told the seconds one embedding of uploaded photos took (the API's /metrics).
+        self.embedding_observers: list[Callable[[float], None]] = []
 
     def collection(self) -> str:
         """The collection search uses now."""
@@ -98,7 +101,7 @@ class SearchService:
         """Products whose photos look most like the given image."""
         self._check_page(page)
         collection, embedder = self._existing_collection()
-        vector = embedder.embed([image])[0]
+        vector = self._embed(embedder, [image])[0]
         return self._vector_query(collection, vector, search_filter, page)
 
     def similar_products(self, product_id: int, search_filter: SearchFilter, page: Page) -> SearchResults:
@@ -135,7 +138,7 @@ class SearchService:
         points = self._indexed_points(collection, [*positive, *negative])
         positives: list[int | np.ndarray] = [point for pid in positive for point in points[pid]]
         if positive_images:
-            positives.extend(embedder.embed(list(positive_images)))
+            positives.extend(self._embed(embedder, list(positive_images)))
         negatives = [point for pid in negative for point in points[pid]]
         narrowed = search_filter.excluding([*positive, *negative])
         hits = self.store.recommend_products(
@@ -204,6 +207,13 @@ class SearchService:
     def _require_products(self, product_ids: Sequence[int]) -> None:
         with self.sessions() as session:
             catalog.require_products(session, product_ids)
+
+    def _embed(self, embedder: Embedder, images: list[Image.Image]) -> np.ndarray:
+        started = time.perf_counter()
+        vectors = embedder.embed(images)
+        for observe in self.embedding_observers:
+            observe(time.perf_counter() - started)
+        return vectors
 
     def _check_page(self, page: Page) -> None:
         if not 1 <= page.limit <= self.max_results:

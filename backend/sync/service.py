@@ -58,6 +58,8 @@ class SyncService:
         self.decode_workers = decode_workers
         self._lock = lock
         self.progress = SyncProgress()
+        # Each is told how every sync ended: its report, or None if it failed (the API's /metrics).
+        self.finish_observers: list[Callable[[SyncReport | None], None]] = []
 
     def run(
         self, progress: Progress | None = None, *, model_spec: str | None = None, activate: bool = True
@@ -72,10 +74,15 @@ class SyncService:
             try:
                 report = self._run(progress or _no_progress, model_spec, activate)
             except BaseException:
-                self.progress.finish(None)
+                self._finish(None)
                 raise
-            self.progress.finish(report)
+            self._finish(report)
             return report
+
+    def _finish(self, report: SyncReport | None) -> None:
+        self.progress.finish(report)
+        for observe in self.finish_observers:
+            observe(report)
 
     def check(self, model_spec: str | None = None) -> SyncPlan:
         """What a sync would do now, without doing it (drift detection)."""

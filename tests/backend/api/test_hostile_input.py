@@ -26,7 +26,7 @@ DEEP_OBJECT = '{"a":' * 5_000 + "1" + "}" * 5_000
 def error_body(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
     body: dict[str, Any] = response.json
-    assert set(body["error"]) == {"code", "message", "details"}
+    assert set(body["error"]) >= {"code", "message", "details"}
     assert isinstance(body["error"]["details"], dict)
     return body["error"]  # type: ignore[no-any-return]
 
@@ -53,15 +53,15 @@ def test_ids_no_database_can_hold_are_404(
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"positive": [2**63]}, "between 1 and"),
-        ({"positive": [2**31]}, "between 1 and"),
-        ({"positive": [1], "negative": [-5]}, "between 1 and"),
-        ({"positive": list(range(1, MAX_IDS + 2))}, f"at most {MAX_IDS}"),
-        ({"positive": [True]}, "integer product ids"),
-        ({"positive": [1], "limit": 5.9}, "limit must be an integer"),
-        ({"positive": [1], "limit": 1e309}, "limit must be an integer"),
-        ({"positive": [1], "offset": 2**70}, "offset must be between"),
-        ({"positive": [1], "min_score": True}, "min_score must be a number"),
+        ({"positive": [2**63]}, "positive.0: Input should be less than or equal to 2147483647"),
+        ({"positive": [2**31]}, "positive.0: Input should be less than or equal to 2147483647"),
+        ({"positive": [1], "negative": [-5]}, "negative.0: Input should be greater than or equal to 1"),
+        ({"positive": list(range(1, MAX_IDS + 2))}, f"positive: List should have at most {MAX_IDS} items"),
+        ({"positive": [True]}, "positive.0: Input should be a valid integer"),
+        ({"positive": [1], "limit": 5.9}, "limit: Input should be a valid integer"),
+        ({"positive": [1], "limit": 1e309}, "limit: Input should be a valid integer"),
+        ({"positive": [1], "offset": 2**70}, "offset: Input should be less than or equal to 1000"),
+        ({"positive": [1], "min_score": True}, "min_score: Input should be a valid number"),
     ],
 )
 def test_recommendation_bodies_out_of_range_are_400(
@@ -228,3 +228,13 @@ def test_a_bulk_sku_with_spaces_updates_the_product_it_names(
         headers={**admin_headers, "Content-Type": "application/x-ndjson"},
     )
     assert response.json == {"created": 0, "updated": 1, "errors": []}
+
+
+@pytest.mark.parametrize("model", ["a\x00b", "\ud800.pt", "line\nbreak"])
+def test_a_model_name_that_cannot_name_a_file_is_400(
+    client: FlaskClient, admin_headers: dict[str, str], model: str
+) -> None:
+    """A NUL or a lone surrogate in the model name was a 500 (the path check raised); found by fuzzing."""
+    raw = json.dumps({"model": model})
+    response = client.post("/admin/sync", data=raw, content_type="application/json", headers=admin_headers)
+    assert "model" in error_body(response, 400)["message"]

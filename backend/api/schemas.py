@@ -1,0 +1,308 @@
+"""The HTTP contract: each request part and response body declared once, as a pydantic model.
+
+flask-openapi3 validates path, query and JSON-body parameters against these models before a
+view runs, and builds `/openapi.json` (OpenAPI 3.1) from the same models. Multipart forms are
+validated against their models by `backend.api.requests.form_model`, because the library
+would JSON-decode each form value first: "123" would then be a number, and a deeply nested
+value would raise RecursionError.
+
+Three kinds of field keep their rules where the rest of the code needs them, and only their
+JSON Schema is written here. Product fields are checked by `catalog.validation`, which also
+serves import files and bulk lines. Filter fields come from their declarations in
+`filters/search_filter.py`. Search bounds are in `search/service.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+
+from backend.catalog.schema import ID_MAX
+from backend.catalog.validation import PRODUCT_FIELD_SCHEMAS, PRODUCT_PARSERS, REQUIRED_FIELDS
+from backend.filters.search_filter import FACET_FIELDS, FILTER_FIELD_SCHEMAS
+from backend.search.service import MAX_WINDOW
+
+# Product ids one list of a recommendation request may name (positive, negative or viewed).
+MAX_IDS = 1000
+# Products one page of GET /products may hold.
+MAX_PAGE = 200
+ATTRIBUTE_KEY = r"^attr\.[A-Za-z0-9_-]{1,100}$"
+BINARY = {"type": "string", "format": "binary"}
+
+Id = Annotated[int, Field(strict=True, ge=1, le=ID_MAX)]
+IdList = Annotated[list[Id], Field(max_length=MAX_IDS)]
+# JSON numbers: strict, so 5.9, true and "5" are refused; query strings are parsed from text.
+JsonOffset = Annotated[int, Field(strict=True, ge=0, le=MAX_WINDOW)]
+JsonLimit = Annotated[int, Field(strict=True, ge=1, le=MAX_WINDOW)]
+QueryOffset = Annotated[int, Field(ge=0, le=MAX_WINDOW)]
+QueryLimit = Annotated[int, Field(ge=1, le=MAX_WINDOW)]
+Score = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+QueryScore = Annotated[float, Field(allow_inf_nan=False)]
+FacetNames = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "description": f"fields to count in the results, comma-separated: {', '.join(FACET_FIELDS)}",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string", "enum": list(FACET_FIELDS)}},
+            ],
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    """A request part that names only the fields it declares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(Strict):
+    """Query-string or form fields: text parsed by type; an empty value is as good as none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
+
+
+class ProductPath(BaseModel):
+    product_id: Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+class ImagePath(ProductPath):
+    image_id: Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+class ProductPageQuery(Query):
+    offset: Annotated[int, Field(ge=0, le=ID_MAX)] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
+
+
+def _with_schema(schema: dict[str, Any]) -> Any:
+    return Annotated[Any, WithJsonSchema(schema)]
+
+
+class FilterBase(Query):
+    """Filter fields are declared; `attr.<name>` keys are extra fields, checked by parse_filters."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"patternProperties": {ATTRIBUTE_KEY: {}}})
+
+
+# Filter fields as a query string or form carries them (text); `attr.<name>` keys are extra fields.
+_FilterQuery: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "FilterQuery",
+    __base__=FilterBase,
+    **{name: (_with_schema(schema) | None, None) for name, schema in FILTER_FIELD_SCHEMAS.items()},
+)
+
+
+class SearchQuery(_FilterQuery):  # type: ignore[misc, valid-type]
+    """Filters, paging and facets of a query string or form (filters are checked by parse_filters)."""
+
+    offset: QueryOffset = 0
+    limit: QueryLimit = 10
+    min_score: QueryScore | None = None
+    facets: FacetNames = None
+
+
+class SearchForm(SearchQuery):
+    """POST /search: the query photo and the same fields as a query string."""
+
+    image: Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})]
+
+
+Filters: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "Filters",
+    __config__=ConfigDict(extra="allow", json_schema_extra={"patternProperties": {ATTRIBUTE_KEY: {}}}),
+    **{
+        name: (_with_schema({"anyOf": [schema, {"type": "array", "items": schema}]}) | None, None)
+        for name, schema in FILTER_FIELD_SCHEMAS.items()
+    },
+)
+
+
+class PagedJson(Strict):
+    filters: Filters | None = None  # type: ignore[valid-type]
+    limit: JsonLimit = 10
+    offset: JsonOffset = 0
+    min_score: Score | None = None
+    facets: FacetNames = None
+
+
+class RecommendationRequest(PagedJson):
+    positive: IdList = []
+    negative: IdList = []
+    strategy: Literal["average_vector", "best_score"] = "average_vector"
+
+
+class RecommendationForm(BaseModel):
+    """Multipart POST /recommendations: the JSON request in a field, and photos as positives."""
+
+    request: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "description": "a RecommendationRequest as JSON",
+            }
+        ),
+    ] = None
+    positive_image: Annotated[
+        Any, WithJsonSchema({"type": "array", "items": {"type": "string", "format": "binary"}})
+    ] = None
+
+
+class SessionRequest(PagedJson):
+    viewed: Annotated[IdList, Field(min_length=1)]
+
+
+class SyncRequest(Strict):
+    model: str | None = Field(None, max_length=1000)
+    activate: Annotated[bool, Field(strict=True)] = True
+
+
+class ImageForm(BaseModel):
+    image: Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})]
+
+
+def _product_model(name: str, *, partial: bool) -> type[BaseModel]:
+    """A product's JSON fields, each checked by its parser in catalog.validation."""
+    fields: dict[str, Any] = {
+        field: (
+            Annotated[Any, BeforeValidator(PRODUCT_PARSERS[field]), WithJsonSchema(schema)],
+            ... if field in REQUIRED_FIELDS and not partial else None,
+        )
+        for field, schema in PRODUCT_FIELD_SCHEMAS.items()
+    }
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+ProductCreate = _product_model("ProductCreate", partial=False)
+ProductUpdate = _product_model("ProductUpdate", partial=True)
+
+
+# Responses (documented, and checked by the schema fuzz test, not at run time).
+
+# A route's responses as flask-openapi3 takes them: status -> model, or an OpenAPI response object.
+Responses = dict[Any, Any]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ImageOut(BaseModel):
+    id: int
+    url: str
+    width: int
+    height: int
+    content_hash: str
+
+
+class ProductOut(BaseModel):
+    id: int
+    sku: str
+    name: str
+    description: str
+    category: str
+    brand: str
+    price: float
+    currency: str
+    in_stock: bool
+    attributes: dict[str, str | int | float | bool]
+    images: list[ImageOut]
+    created_at: str
+    updated_at: str
+
+
+class ProductPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    products: list[ProductOut]
+
+
+class Match(BaseModel):
+    product: ProductOut
+    score: float
+    matched_image_id: int
+
+
+class Results(BaseModel):
+    count: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    results: list[Match]
+    facets: dict[str, dict[str, int]] | None = None
+
+
+class BulkError(BaseModel):
+    line: int
+    error: str
+
+
+class BulkReport(BaseModel):
+    created: int
+    updated: int
+    errors: list[BulkError]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    vector_store: str
+    vector_store_mode: Literal["embedded", "server"]
+
+
+class SyncReport(BaseModel):
+    collection: str
+    model: str
+    embedded: int
+    reused: int
+    payload_updated: int
+    deleted: int
+    unchanged: int
+    failed: list[dict[str, Any]]
+    active: bool
+    files_removed: int
+
+
+class SyncStatus(BaseModel):
+    running: bool
+    stage: str
+    done: int
+    total: int
+    started_at: str | None
+    last_report: SyncReport | None
+
+
+class Drift(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    in_sync: bool
+
+
+def errors(*statuses: int) -> Responses:
+    """The error responses a route declares, all with the one error body."""
+    return dict.fromkeys(statuses, ErrorBody)
