@@ -117,5 +117,4 @@ def sync_status() -> Response:
 @blueprint.get("/sync/drift", responses={200: schemas.Drift, **schemas.errors(401, 403, 503)})
 def sync_drift() -> Response:
     """What a sync would change now: missing, orphan, stale and other-model points."""
-    drift = services().sync.check().drift()
-    return jsonify({"in_sync": not any(drift.values()), **drift})
+    return jsonify(services().sync.check().report())

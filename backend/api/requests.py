@@ -25,7 +25,7 @@ from backend.wiring import Services
 MAX_UPLOADS = 10
 # Multipart parts a request may have (fields and files together); more is a 413 before parsing on.
 MAX_FORM_PARTS = 100
-PAGE_FIELDS = ("offset", "limit", "min_score", "facets")
+NON_FILTER_FIELDS = ("offset", "limit", "min_score", "facets", "region")
 M = TypeVar("M", bound=BaseModel)
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -88,7 +88,7 @@ def facet_fields(raw: Any) -> tuple[str, ...]:
 
 def query_filters(values: MultiDict[str, Any]) -> SearchFilter:
     """The filter of a query string or form: every field but the page fields (unknown ones are 400)."""
-    return parse_filters({key: values.getlist(key) for key in values if key not in PAGE_FIELDS})
+    return parse_filters({key: values.getlist(key) for key in values if key not in NON_FILTER_FIELDS})
 
 
 def json_filters(filters: BaseModel | None) -> SearchFilter:
@@ -130,3 +130,24 @@ def uploaded_image(field: str = "image") -> tuple[bytes, str]:
 def decode_image(data: bytes, name: str) -> Image.Image:
     """Uploaded bytes decoded to RGB (400 if not an image, 413 if too many pixels)."""
     return services().images.decode(data, name=name)
+
+
+# The fewest pixels a side of a searched region may have; the model sees nothing in less.
+MIN_REGION_PIXELS = 16
+
+
+def crop_region(image: Image.Image, region: tuple[float, float, float, float]) -> Image.Image:
+    """The box of the photo to search (fractions of its size), or 400 if it is too small to hold a product."""
+    left, top, right, bottom = region
+    box = (
+        round(left * image.width),
+        round(top * image.height),
+        round(right * image.width),
+        round(bottom * image.height),
+    )
+    if box[2] - box[0] < MIN_REGION_PIXELS or box[3] - box[1] < MIN_REGION_PIXELS:
+        raise InvalidRequest(
+            f"the region is smaller than {MIN_REGION_PIXELS} pixels a side of this photo",
+            details={"field": "region"},
+        )
+    return image.crop(box)

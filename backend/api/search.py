@@ -10,6 +10,7 @@ from flask_openapi3.models.tag import Tag
 
 from backend.api import schemas
 from backend.api.requests import (
+    crop_region,
     decode_image,
     facet_fields,
     form_model,
@@ -40,6 +41,8 @@ def search_by_image(form: schemas.SearchForm = None) -> Response:  # type: ignor
     parts = form_model(schemas.SearchForm, files=("image",))
     search_filter = query_filters(request.form)
     image = decode_image(*uploaded_image("image"))
+    if parts.region is not None:
+        image = crop_region(image, parts.region)
     results = services().search.search_by_image(image, search_filter, page_of(parts))
     return _respond(results, search_filter, parts.facets)
 

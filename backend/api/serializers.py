@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import url_for
@@ -35,8 +36,8 @@ def serialize_product(product: Product) -> dict[str, Any]:
         "in_stock": product.in_stock,
         "attributes": product.attributes,
         "images": [serialize_image(image) for image in product.images],
-        "created_at": product.created_at.isoformat(),
-        "updated_at": product.updated_at.isoformat(),
+        "created_at": _utc(product.created_at),
+        "updated_at": _utc(product.updated_at),
     }
 
 
@@ -61,3 +62,9 @@ def serialize_results(
     if facets is not None:
         body["facets"] = facets
     return body
+
+
+def _utc(moment: datetime) -> str:
+    """ISO 8601 with its zone. Times are stored in UTC; SQLite hands them back without a zone,
+    so a read said "2026-12-03T09:00:00" where the write that made it said "...+00:00"."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()

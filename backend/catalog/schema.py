@@ -113,3 +113,19 @@ class SearchIndex(Base):
     state: Mapped[str] = mapped_column(String(20), default="building")  # building | active | retired
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SyncStatus(Base):
+    """The one row that says what the last or the running sync is doing, whichever process runs it."""
+
+    __tablename__ = "sync_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    running: Mapped[bool] = mapped_column(Boolean, default=False)
+    stage: Mapped[str] = mapped_column(String(40), default="idle")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str] = mapped_column(String(300), default="")  # host:pid of the running sync
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    last_report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)

@@ -8,25 +8,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from backend.catalog.database import require_current_schema, upgrade_schema
-from backend.catalog.file_import import ImportFailed
 from backend.cli.serving import DEFAULT_REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_ENV, run_gunicorn
-from backend.demo.grocery_catalog import write_grocery_catalog
-from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
 from backend.errors import VitrineError
-from backend.filters.search_filter import SearchFilter
-from backend.search.service import Page, SearchResults
 from backend.settings import Settings
-from backend.wiring import Services, build_services
+
+# The heavy parts (torch, SQLAlchemy, Qdrant's client) are imported inside the commands that use
+# them, so that `vitrine --help`, a usage error or `vitrine serve` answer at once.
+if TYPE_CHECKING:
+    from backend.filters.search_filter import SearchFilter
+    from backend.search.service import SearchResults
+    from backend.wiring import Services
 
 
 @contextmanager
 def opened_services(model: str | None = None) -> Iterator[Services]:
     """Services from the environment; domain errors end the command with their message."""
+    from backend.wiring import build_services
+
     settings = Settings.from_env()
     if model:
         settings = settings.with_overrides(model=model)
@@ -55,14 +57,20 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_filter(options: dict[str, Any]) -> SearchFilter:
-    """A filter from the shared flags."""
-    return SearchFilter(
-        categories=tuple(options["category"]),
-        brands=tuple(options["brand"]),
-        price_min=options["price_min"],
-        price_max=options["price_max"],
-        in_stock=options["in_stock"],
-    )
+    """A filter from the shared flags, checked as the API checks its filter fields."""
+    from backend.filters.search_filter import parse_filters
+
+    values: dict[str, list[Any]] = {
+        "category": list(options["category"]),
+        "brand": list(options["brand"]),
+        "price_min": [options["price_min"]] if options["price_min"] is not None else [],
+        "price_max": [options["price_max"]] if options["price_max"] is not None else [],
+        "in_stock": [options["in_stock"]] if options["in_stock"] is not None else [],
+    }
+    try:
+        return parse_filters({name: given for name, given in values.items() if given})
+    except VitrineError as error:  # the API's 400: a usage error here, before anything is loaded
+        raise click.UsageError(error.message) from None
 
 
 @click.group()
@@ -73,6 +81,8 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Create or upgrade the catalog schema (Alembic, to head)."""
+    from backend.catalog.database import upgrade_schema
+
     settings = Settings.from_env()
     upgrade_schema(settings.database_url)
     click.echo(f"schema up to date: {_redact(settings.database_url)}")
@@ -89,6 +99,9 @@ def migrate() -> None:
 )
 def import_command(catalog_file: Path, images_dir: Path | None) -> None:
     """Import products from a .jsonl or .csv file; all rows or none."""
+    from backend.catalog.database import require_current_schema
+    from backend.catalog.file_import import ImportFailed
+
     with opened_services() as services:
         require_current_schema(services.engine)
         try:
@@ -122,12 +135,14 @@ def sync(model: str | None, check: bool, repair: bool, activate: bool) -> None:
     """
     if check and repair:
         raise click.UsageError("--check and --repair exclude each other")
+    from backend.catalog.database import require_current_schema
+
     with opened_services() as services:
         require_current_schema(services.engine)
         if check:
-            drift = services.sync.check(model).drift()
+            drift = services.sync.check(model).report()
             click.echo(json.dumps(drift, indent=2))
-            if any(drift.values()):
+            if not drift["in_sync"]:
                 raise SystemExit(1)
             return
         report = services.sync.run(progress=_print_progress, model_spec=model, activate=activate)
@@ -139,11 +154,12 @@ def sync(model: str | None, check: bool, repair: bool, activate: bool) -> None:
 @filter_options
 def search(image: Path, **options: Any) -> None:
     """Search products by a photo."""
+    search_filter = build_filter(options)  # a usage error before the heavy imports
+    from backend.search.service import Page
+
     with opened_services() as services:
         picture = services.images.decode(image.read_bytes(), name=str(image))
-        matches = services.search.search_by_image(
-            picture, build_filter(options), Page(limit=options["limit"])
-        )
+        matches = services.search.search_by_image(picture, search_filter, Page(limit=options["limit"]))
         _print_matches(matches)
 
 
@@ -152,10 +168,11 @@ def search(image: Path, **options: Any) -> None:
 @filter_options
 def similar(product_id: int, **options: Any) -> None:
     """Products that look like a given product."""
+    search_filter = build_filter(options)  # a usage error before the heavy imports
+    from backend.search.service import Page
+
     with opened_services() as services:
-        matches = services.search.similar_products(
-            product_id, build_filter(options), Page(limit=options["limit"])
-        )
+        matches = services.search.similar_products(product_id, search_filter, Page(limit=options["limit"]))
         _print_matches(matches)
 
 
@@ -189,6 +206,8 @@ def serve(bind: str, workers: int | None, threads: int, request_timeout: float) 
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def sample_catalog(folder: Path) -> None:
     """Write the generated sample catalog (images + catalog.jsonl) into a folder."""
+    from backend.demo.sample_catalog import write_sample_catalog
+
     path = write_sample_catalog(folder)
     click.echo(f"wrote {path} (images in {folder / 'images'})")
 
@@ -220,6 +239,8 @@ def train(arguments: tuple[str, ...]) -> None:
 @click.option("--shop-photos", type=int, default=3, show_default=True, help="Train photos per product.")
 def grocery_catalog(dataset: Path, output: Path, shop_photos: int) -> None:
     """Write a catalog file from the Grocery Store data set's `dataset/` folder."""
+    from backend.demo.grocery_catalog import write_grocery_catalog
+
     path = write_grocery_catalog(dataset, output, shop_photos=shop_photos)
     click.echo(f"wrote {path}; import it with --images {dataset}")
 
@@ -227,6 +248,11 @@ def grocery_catalog(dataset: Path, output: Path, shop_photos: int) -> None:
 @main.command()
 def demo() -> None:
     """Set up the embedded default, load the sample catalog and run a few searches."""
+    from backend.catalog.database import upgrade_schema
+    from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
+    from backend.filters.search_filter import SearchFilter
+    from backend.search.service import Page
+
     settings = Settings.from_env()
     sample = settings.data_dir / "sample-catalog"
     catalog_file = write_sample_catalog(sample)
@@ -254,6 +280,10 @@ def demo() -> None:
         first = run.search_by_image(picture, SearchFilter(), Page(limit=1)).matches[0].product
         _section(f"products similar to product {first.id} ({first.sku})")
         _print_matches(run.similar_products(first.id, SearchFilter(), Page(limit=5)))
+    click.echo(
+        f"\nnext: serve it with `vitrine serve` (the command is in the venv: `. .venv/bin/activate`),"
+        f" then open http://127.0.0.1:8000/ or search with the photo {query}"
+    )
 
 
 def _section(title: str) -> None:

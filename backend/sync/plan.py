@@ -52,6 +52,11 @@ class SyncPlan:
             "orphan_points": len(self.to_delete),
         }
 
+    def report(self) -> dict[str, int | bool]:
+        """`in_sync` and the drift counts, as `vitrine sync --check` and GET /admin/sync/drift show them."""
+        drift = self.drift()
+        return {"in_sync": not any(drift.values()), **drift}
+
 
 def plan_sync(
     images: Iterator[IndexedImage],

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import threading
+import os
+import socket
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.catalog.database import transaction
+from backend.catalog.schema import SyncStatus
 
 
 @dataclass
@@ -34,40 +41,92 @@ class SyncReport:
 
 
 class SyncProgress:
-    """What this process's sync is doing, for the status endpoint."""
+    """What the sync is doing, kept in the database so every worker and host reports the same.
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self.running = False
-        self.stage = ""
-        self.done = 0
-        self.total = 0
-        self.started_at: str | None = None
-        self.last_report: SyncReport | None = None
+    The process that runs the sync writes the row (progress at most every half second); any
+    process reads it. A row that says "running" for a process of this host that no longer
+    exists (killed mid-sync) reads as stage "interrupted".
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._written = 0.0
 
     def start(self) -> None:
-        with self._guard:
-            self.running, self.stage, self.done, self.total = True, "planning", 0, 0
-            self.started_at = datetime.now(UTC).isoformat()
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._write(
+            running=True, stage="planning", done=0, total=0, owner=owner, started_at=datetime.now(UTC)
+        )
 
     def advance(self, stage: str, done: int, total: int) -> None:
-        with self._guard:
-            self.stage, self.done, self.total = stage, done, total
+        now = time.monotonic()
+        if now - self._written >= PROGRESS_INTERVAL_S or done == total:
+            self._write(stage=stage, done=done, total=total)
 
     def finish(self, report: SyncReport | None) -> None:
-        with self._guard:
-            self.running, self.stage = False, "idle"
-            if report is not None:
-                self.last_report = report
+        fields: dict[str, Any] = {"running": False, "stage": "idle", "owner": ""}
+        if report is not None:
+            fields["last_report"] = report.to_dict()
+        self._write(**fields)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot."""
-        with self._guard:
+        with self.sessions() as session:
+            row = session.get(SyncStatus, STATUS_ROW)
+        if row is None:
             return {
-                "running": self.running,
-                "stage": self.stage,
-                "done": self.done,
-                "total": self.total,
-                "started_at": self.started_at,
-                "last_report": self.last_report.to_dict() if self.last_report else None,
+                "running": False,
+                "stage": "idle",
+                "done": 0,
+                "total": 0,
+                "started_at": None,
+                "last_report": None,
             }
+        running, stage = row.running, row.stage
+        if running and _owner_is_gone(row.owner):
+            running, stage = False, "interrupted"
+        started = row.started_at
+        return {
+            "running": running,
+            "stage": stage,
+            "done": row.done,
+            "total": row.total,
+            "started_at": (started if started.tzinfo else started.replace(tzinfo=UTC)).isoformat()
+            if started
+            else None,
+            "last_report": row.last_report,
+        }
+
+    def _write(self, **fields: Any) -> None:
+        self._written = time.monotonic()
+        with transaction(self.sessions) as session:
+            row = session.get(SyncStatus, STATUS_ROW)
+            if row is None:
+                row = SyncStatus(id=STATUS_ROW, running=False, stage="idle", done=0, total=0, owner="")
+                session.add(row)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = datetime.now(UTC)
+
+
+STATUS_ROW = 1
+IDLE = {"running": False, "stage": "idle", "done": 0, "total": 0, "started_at": None}
+PROGRESS_INTERVAL_S = 0.5
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """Whether the sync's process was on this host and no longer exists."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's: trust the row
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _iso(moment: datetime) -> str:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()  # SQLite drops the zone

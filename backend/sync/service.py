@@ -57,7 +57,7 @@ class SyncService:
         self.batch_size = batch_size
         self.decode_workers = decode_workers
         self._lock = lock
-        self.progress = SyncProgress()
+        self.progress = SyncProgress(sessions)
         # Each is told how every sync ended: its report, or None if it failed (the API's /metrics).
         self.finish_observers: list[Callable[[SyncReport | None], None]] = []
 

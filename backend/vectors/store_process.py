@@ -20,7 +20,6 @@ import signal
 import threading
 import time
 from multiprocessing.managers import BaseManager
-from pathlib import Path
 from typing import Any
 
 from backend.errors import Unavailable
@@ -75,7 +74,8 @@ def serve(store: VectorIndex, address: str, authkey: bytes) -> None:
     finally:
         served.closed = True
         store.close()
-        Path(address).unlink(missing_ok=True)
+        # The socket file is removed by the listener's own finalizer at exit; removing it here
+        # too made that finalizer print a FileNotFoundError traceback on every shutdown.
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -5,22 +5,22 @@ Writes metrics.json and a contact sheet; the tasks are described in embedder.eva
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
-from tqdm import tqdm
 
 from embedder.embedding import Embedder
 from embedder.errors import ModelLoadError
 from embedder.evaluation.contact_sheet import write_contact_sheet
 from embedder.evaluation.retrieval import rank_gallery, relevant_counts, score_rankings
 from embedder.evaluation.tasks import TASKS, RetrievalTask, build_task, default_task
+from embedder.progress import progress_bar
 from embedder.registry import load_embedder
 
 SHEET_RESULTS = 5
@@ -149,11 +149,13 @@ def _embed(
 ) -> npt.NDArray[np.float32]:
     """Embed image files, with a progress bar on stderr when asked."""
     vectors = np.empty((len(paths), embedder.info.dimension), dtype=np.float32)
-    with tqdm(total=len(paths), desc=f"embedding {what}", unit="img", disable=not progress) as bar:
+    bar = progress_bar(total=len(paths), desc=f"embedding {what}", unit="img") if progress else None
+    with bar or nullcontext():
         for start in range(0, len(paths), EMBED_STEP):
             step = paths[start : start + EMBED_STEP]
             vectors[start : start + len(step)] = embedder.embed_paths(step, batch_size=batch_size)
-            bar.update(len(step))
+            if bar is not None:
+                bar.update(len(step))
     return vectors
 
 
@@ -186,7 +188,8 @@ def _draw_sheet(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; prints the report as JSON."""
     parser = argparse.ArgumentParser(
-        prog="python -m embedder.evaluation", description="Measure an embedder on a retrieval task."
+        prog="vitrine evaluate",
+        description="Measure an embedder on a retrieval task (also `python -m embedder.evaluation`).",
     )
     parser.add_argument(
         "--model", default="efficientnet_lite0", help="model name, NAME:weights.pth or checkpoint"
@@ -215,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit=arguments.limit,
             device=arguments.device,
             batch_size=arguments.batch_size,
-            progress=sys.stderr.isatty(),
+            progress=True,  # a bar on a terminal, a line every 15 s in a log
         )
     except (ValueError, ModelLoadError) as error:
         parser.exit(2, f"error: {error}\n")

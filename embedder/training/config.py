@@ -88,7 +88,7 @@ class TrainConfig:
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Read a TrainConfig from command-line arguments."""
     parser = argparse.ArgumentParser(
-        prog="python -m embedder.training",
+        prog="vitrine train",
         description="Fine-tune or train an embedder on a shop's own photos: supervised, SimCLR or SupCon.",
     )
     parser.add_argument("--arch", required=True, choices=list(ARCHITECTURES))

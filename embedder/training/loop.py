@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from embedder.architectures import get_architecture
 from embedder.checkpoint import save_atomically
@@ -18,6 +17,7 @@ from embedder.embedding import Embedder, ModelInfo
 from embedder.evaluation.evaluate import measure
 from embedder.evaluation.tasks import RetrievalTask
 from embedder.preprocessing import Preprocessing
+from embedder.progress import progress_bar
 from embedder.training.config import TrainConfig
 from embedder.training.data import TrainingData
 from embedder.training.model import freeze_stages, initial_backbone, memory_format, training_head
@@ -113,8 +113,8 @@ def train_one_epoch(
     run.set_training_mode()
     layout = memory_format(config)
     total, batches = 0.0, 0
-    progress = tqdm(loader, desc=description, unit="batch", dynamic_ncols=True, mininterval=5.0)
-    for batch in progress:
+    bar = progress_bar(loader, desc=description, unit="batch")
+    for batch in bar:
         if config.method == "supervised":
             images, labels = batch
             loss = loss_function(head(backbone(images.to(memory_format=layout))), labels)
@@ -130,8 +130,8 @@ def train_one_epoch(
         run.scheduler.step()
         total += loss.item()
         batches += 1
-        progress.set_postfix(loss=f"{total / batches:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
-    progress.close()
+        bar.set_postfix(loss=f"{total / batches:.4f}", lr=f"{run.scheduler.get_last_lr()[0]:.2e}")
+    bar.close()
     return total / max(batches, 1)
 
 

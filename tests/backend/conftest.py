@@ -45,7 +45,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("migrated_postgres")
     engine = create_database_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE products, product_images, search_indexes RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text("TRUNCATE products, product_images, search_indexes, sync_status RESTART IDENTITY CASCADE")
+        )
     engine.dispose()
     return url
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from PIL import Image
 
 from backend.app import create_app
 from backend.model_provider import ModelProvider
@@ -367,3 +368,37 @@ def test_paging_through_identical_photos_neither_repeats_nor_skips(
         seen += [item["product"]["id"] for item in page["results"]]  # type: ignore[index]
         offset = page["next_offset"]  # type: ignore[index]
     assert seen == sorted(ids)  # equal scores: product id breaks the tie, every page the same way
+
+
+def test_search_a_region_of_the_photo(client: FlaskClient, catalog_of_three: dict[str, int]) -> None:
+    """A shelf photo with a red mug on the left and a blue plate on the right: the box decides."""
+    shelf = Image.new("RGB", (256, 128), (220, 20, 20))
+    shelf.paste(Image.new("RGB", (128, 128), (20, 20, 220)), (128, 0))
+    buffer = io.BytesIO()
+    shelf.save(buffer, format="PNG")
+    photo = buffer.getvalue()
+
+    def first(region: str) -> int:
+        response = client.post("/search", data=upload(photo, "shelf.png", region=region))
+        assert response.status_code == 200, response.json
+        return int(response.json["results"][0]["product"]["id"])
+
+    assert first("0,0,0.5,1") == catalog_of_three["red"]
+    assert first("0.5, 0, 1, 1") == catalog_of_three["blue"]
+    for bad in ("0,0,1", "0,0,2,1", "0.5,0,0.4,1", "a,b,c,d", "0,0,0.01,1"):
+        response = client.post("/search", data=upload(photo, "shelf.png", region=bad))
+        assert response.status_code == 400, (bad, response.json)
+        assert "region" in response.json["error"]["message"], response.json
+    small = client.post("/search", data=upload(picture_bytes((220, 20, 20), size=64), region="0,0,0.1,0.1"))
+    assert small.status_code == 400 and "16 pixels" in small.json["error"]["message"]
+
+
+def test_timestamps_carry_their_zone_on_writes_and_reads(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    created = create(client, admin_headers)
+    read = client.get(f"/products/{created['id']}").json
+    listed = client.get("/products").json["products"][0]
+    for body in (created, read, listed):
+        assert body["created_at"].endswith("+00:00") and body["updated_at"].endswith("+00:00"), body
+    assert read["created_at"] == created["created_at"]

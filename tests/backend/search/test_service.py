@@ -31,7 +31,9 @@ def synced_sample(
     folder = tmp_path_factory.mktemp("features")
     engine = create_database_engine(migrated_postgres)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE products, product_images, search_indexes RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text("TRUNCATE products, product_images, search_indexes, sync_status RESTART IDENTITY CASCADE")
+        )
     engine.dispose()
     settings = Settings(data_dir=folder / "data", database_url=migrated_postgres, admin_token=ADMIN_TOKEN)
     services = build_services(settings, models=models)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from backend.catalog.database import transaction
+from backend.catalog.schema import SyncStatus
 from backend.demo.sample_catalog import write_sample_catalog
 from backend.errors import Conflict
 from backend.sync.lock import sync_lock
+from backend.sync.report import STATUS_ROW, SyncProgress
 from backend.vectors.types import IndexPoint, PayloadUpdate
 from backend.wiring import Services
 
@@ -128,4 +132,32 @@ def test_sync_killed_mid_way_is_finished_by_the_next_run(tmp_path: Path) -> None
 
     final = vitrine("sync", "--check")
     assert final.returncode == 0, final.stdout
-    assert not any(json.loads(final.stdout).values())
+    final_drift = json.loads(final.stdout)
+    assert final_drift.pop("in_sync") is True and not any(final_drift.values())
+
+
+def test_sync_status_is_the_same_whichever_process_asks(services: Services, tmp_path: Path) -> None:
+    """Each gunicorn worker reported only its own sync (one said stage "", another "idle"); the
+    status is now kept in the database, so another process's SyncProgress reads the same."""
+    other_worker = SyncProgress(services.sessions)
+    assert other_worker.to_dict()["stage"] == "idle" and other_worker.to_dict()["last_report"] is None
+    catalog_file = write_sample_catalog(tmp_path / "sample")
+    services.catalog.import_file(catalog_file, tmp_path / "sample" / "images")
+    seen: list[dict[str, object]] = []
+    services.sync.run(progress=lambda _stage, _done, _total: seen.append(other_worker.to_dict()))
+    assert any(status["running"] and status["stage"] == "embed" for status in seen), seen[-3:]
+    status = other_worker.to_dict()
+    assert status == services.sync.progress.to_dict()
+    assert status["running"] is False and status["stage"] == "idle"
+    assert status["last_report"]["embedded"] == 48  # type: ignore[index]
+
+
+def test_a_sync_whose_process_died_reads_as_interrupted(services: Services) -> None:
+    progress = services.sync.progress
+    progress.start()
+    with transaction(services.sessions) as session:  # as if a process of this host had been killed
+        row = session.get(SyncStatus, STATUS_ROW)
+        assert row is not None
+        row.owner = f"{socket.gethostname()}:{2**22 + 12345}"
+    status = SyncProgress(services.sessions).to_dict()
+    assert (status["running"], status["stage"]) == (False, "interrupted")
