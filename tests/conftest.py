@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from tests.servers import ProductionPair, docker_unavailable, started_pair
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 # The data set is read in place: $VITRINE_GROCERY_DIR, else the shared folder beside the
 # repository, else the machine's shared folder (for a clone made elsewhere, such as /tmp).
@@ -71,9 +73,9 @@ def postgres_server_url() -> str:
     return os.environ.get("VITRINE_TEST_DATABASE_URL", DEFAULT_SERVER_URL)
 
 
-def create_postgres_database() -> str:
-    """Create a new, empty database on the test server and return its URL."""
-    server = postgres_server_url()
+def create_postgres_database(server: str | None = None) -> str:
+    """Create a new, empty database on the test server (or another) and return its URL."""
+    server = server or postgres_server_url()
     name = f"vitrine_test_{uuid.uuid4().hex[:10]}"
     engine = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
@@ -90,10 +92,10 @@ def create_postgres_database() -> str:
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_postgres_database(url: str) -> None:
+def drop_postgres_database(url: str, server: str | None = None) -> None:
     """Drop a database made by create_postgres_database."""
     name = make_url(url).database
-    engine = create_engine(postgres_server_url(), isolation_level="AUTOCOMMIT")
+    engine = create_engine(server or postgres_server_url(), isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
@@ -114,3 +116,19 @@ def grocery() -> Path:
         tried = ", ".join(str(path) for path in GROCERY_CANDIDATES)
         pytest.fail(f"the grocery data set is missing (looked in {tried})", pytrace=False)
     return GROCERY / "dataset"
+
+
+@pytest.fixture(scope="session")
+def production_pair() -> Iterator[ProductionPair]:
+    """PostgreSQL and a Qdrant server: containers where Docker answers, or QDRANT_URL's server."""
+    if os.environ.get("QDRANT_URL"):
+        yield ProductionPair(postgres_server_url=None, qdrant_url=os.environ["QDRANT_URL"])
+        return
+    reason = docker_unavailable()
+    if reason is not None:
+        pytest.skip(
+            "the production pair (PostgreSQL + Qdrant server in containers) needs a Docker engine, "
+            f"and none answers here ({reason}); CI has no Docker. Set QDRANT_URL to use a server."
+        )
+    with started_pair() as pair:
+        yield pair

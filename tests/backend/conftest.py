@@ -1,7 +1,8 @@
-"""Backend fixtures: migrated databases on SQLite and PostgreSQL, services, the Flask app."""
+"""Backend fixtures: migrated databases (SQLite, PostgreSQL, the production pair), services, the Flask app."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from backend.model_provider import ModelProvider
 from backend.settings import Settings
 from backend.wiring import Services, build_services
 from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.servers import ProductionPair
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -35,27 +37,52 @@ def migrated_postgres() -> Iterator[str]:
     drop_postgres_database(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+# The catalog databases every catalog, API and sync test runs on. "production-pair" is PostgreSQL
+# and a Qdrant server as docker-compose.yml runs them (tests/servers.py): it skips, saying why,
+# where no Docker engine answers and QDRANT_URL is unset, as on this project's CI.
+DATABASES = ["sqlite", "postgresql", "production-pair"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty catalog database of each kind."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
         upgrade_schema(url)
-        return url
-    url: str = request.getfixturevalue("migrated_postgres")
+        yield url
+        return
+    if request.param == "production-pair":
+        pair: ProductionPair = request.getfixturevalue("production_pair")
+        url = create_postgres_database(pair.postgres_server_url)
+        upgrade_schema(url)
+        yield url
+        drop_postgres_database(url, pair.postgres_server_url)
+        return
+    url = request.getfixturevalue("migrated_postgres")
     engine = create_database_engine(url)
     with engine.begin() as connection:
-        connection.execute(
-            text("TRUNCATE products, product_images, search_indexes, sync_status RESTART IDENTITY CASCADE")
-        )
+        tables = "products, product_images, search_indexes, sync_status"
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    yield url
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Settings for a throwaway deployment under tmp_path."""
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Settings for a throwaway deployment under tmp_path (with the production pair: its Qdrant server)."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN)
+    if _uses_pair(request):
+        pair: ProductionPair = request.getfixturevalue("production_pair")
+        # A prefix of its own: tests share the server, and each expects an empty index.
+        settings = settings.with_overrides(
+            qdrant_url=pair.qdrant_url, collection_prefix=f"t{uuid.uuid4().hex[:10]}"
+        )
+    return settings
+
+
+def _uses_pair(request: pytest.FixtureRequest) -> bool:
+    callspec = getattr(request.node, "callspec", None)
+    return callspec is not None and callspec.params.get("database_url") == "production-pair"
 
 
 @pytest.fixture

@@ -45,9 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorInde
     elif request.param == "disk":
         opened = QdrantClientStore.embedded_at(tmp_path / "qdrant")
     else:
-        url = os.environ.get("QDRANT_URL")
-        if not url:
-            pytest.skip("no Qdrant server: set QDRANT_URL to run these tests against one (CI has no Docker)")
+        url = request.getfixturevalue("production_pair").qdrant_url  # skips, saying why, without one
         opened = QdrantClientStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
     yield opened
     opened.close()
@@ -341,8 +339,14 @@ ENGINES_TO_COMPARE = {
 }
 
 
-def test_engines_give_the_same_answers_to_the_same_calls(tmp_path: Path) -> None:
-    """Every embedded engine (and a server, with QDRANT_URL) answers each call alike: ids, order, scores."""
+def test_engines_give_the_same_answers_to_the_same_calls(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Every embedded engine (and a Qdrant server, where one runs) answers each call alike."""
+    try:
+        server_url: str | None = request.getfixturevalue("production_pair").qdrant_url
+    except pytest.skip.Exception:  # no Docker and no QDRANT_URL: the embedded engines only
+        server_url = None
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(60, DIMENSION)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -375,8 +379,8 @@ def test_engines_give_the_same_answers_to_the_same_calls(tmp_path: Path) -> None
         SearchFilter().excluding([100, 101, 102]),
     ]
     engines = dict(ENGINES_TO_COMPARE)
-    if os.environ.get("QDRANT_URL"):
-        url = os.environ["QDRANT_URL"]
+    if server_url is not None:
+        url = server_url
         engines["server"] = lambda _path: QdrantClientStore.remote(url, prefix=f"test_{uuid.uuid4().hex[:8]}")
     answers: dict[str, list[list[tuple[int, int, float]]]] = {}
     for engine, open_engine in engines.items():
