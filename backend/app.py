@@ -15,6 +15,7 @@ from backend.api.requests import MAX_FORM_PARTS
 from backend.catalog.schema import ID_MAX
 from backend.errors import NotFound
 from backend.settings import Settings
+from backend.web import register_page
 from backend.wiring import Services, build_services
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.extensions["vitrine"] = services
     register_api(app)
+    register_page(app)
     install_observability(app)
     return app
 

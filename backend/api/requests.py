@@ -71,13 +71,16 @@ def page_of(parts: Any) -> Page:
 
 
 def facet_fields(raw: Any) -> tuple[str, ...]:
-    """The `facets` parameter: a comma-separated (or JSON list) subset of category, brand."""
+    """The `facets` parameter: a subset of category, brand, comma-separated or as a list."""
     if raw in (None, ""):
         return ()
     names = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(names, list | tuple) or not all(isinstance(name, str) for name in names):
         raise InvalidRequest("facets must be a list of field names", details={"field": "facets"})
-    fields = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    # Each item may itself be comma-separated: a query string's `facets=category,brand` arrives
+    # as a one-item list, since the contract also allows repeating the field.
+    parts = [part.strip() for name in names for part in name.split(",")]
+    fields = tuple(dict.fromkeys(part for part in parts if part))
     unknown = [name for name in fields if name not in FACET_FIELDS]
     if unknown:
         raise InvalidRequest(

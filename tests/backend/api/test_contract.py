@@ -7,8 +7,8 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-# Routes outside the JSON API: the docs themselves and Prometheus' text format.
-UNDOCUMENTED = re.compile(r"^/(static|docs|openapi\.json|metrics)")
+# Routes outside the JSON API: the page (/ and /page/*), the docs themselves and Prometheus' text format.
+UNDOCUMENTED = re.compile(r"^/($|page/|static|docs|openapi\.json|metrics)")
 
 
 def test_openapi_document_is_3_1_and_covers_every_route(app: Flask, client: FlaskClient) -> None:

@@ -402,3 +402,15 @@ def test_timestamps_carry_their_zone_on_writes_and_reads(
     for body in (created, read, listed):
         assert body["created_at"].endswith("+00:00") and body["updated_at"].endswith("+00:00"), body
     assert read["created_at"] == created["created_at"]
+
+
+def test_similar_counts_facets_given_comma_separated_or_repeated(
+    client: FlaskClient, catalog_of_three: dict[str, int]
+) -> None:
+    """`facets=category,brand` in a query string was a 400 ("cannot facet on 'category,brand'")."""
+    path = f"/products/{catalog_of_three['red']}/similar"
+    together = client.get(f"{path}?facets=category,brand")
+    repeated = client.get(f"{path}?facets=category&facets=brand")
+    assert together.status_code == 200, together.json
+    assert together.json["facets"] == repeated.json["facets"]
+    assert set(together.json["facets"]) == {"category", "brand"}

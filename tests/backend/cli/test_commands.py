@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,26 +18,21 @@ from pathlib import Path
 import pytest
 
 from backend.demo.sample_catalog import write_query_photo
-
-
-def vitrine(env: dict[str, str], *arguments: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *arguments],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.backend.deployments import (
+    embedded_default_env,
+    free_port,
+    post_multipart,
+    serving,
+    vitrine,
+    wait_until_healthy,
+)
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An embedded-default deployment made by `vitrine demo` in a fresh data dir."""
     data_dir = tmp_path_factory.mktemp("deployment")
-    env = {**os.environ, "VITRINE_DATA_DIR": str(data_dir), "VITRINE_ADMIN_TOKEN": "t0ken"}
-    env.pop("DATABASE_URL", None)
-    env.pop("QDRANT_URL", None)
-    env.pop("VITRINE_EMBEDDED_ENGINE", None)
+    env = embedded_default_env(data_dir)
     result = vitrine(env, "demo")
     assert result.returncode == 0, result.stderr
     assert "48 embedded" in result.stdout
@@ -94,84 +88,14 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     assert "run `vitrine migrate`" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 SERVED_REQUEST_TIMEOUT_S = 4
 
 
 @pytest.fixture
 def served(deployment: dict[str, str]) -> Iterator[str]:
     """`vitrine serve` (gunicorn) on a free port over the demo deployment."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "backend.cli",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--request-timeout",
-            str(SERVED_REQUEST_TIMEOUT_S),
-        ],
-        env=deployment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base, process)
+    with serving(deployment, "--request-timeout", str(SERVED_REQUEST_TIMEOUT_S)) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
-
-
-def wait_until_healthy(base: str, process: subprocess.Popen[str], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=5).close()
-            return
-        except OSError:  # refused while booting, or timed out while the worker imports
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            time.sleep(0.3)
-    pytest.fail(f"gunicorn did not answer /health within {seconds} s")
-
-
-def post_multipart(
-    url: str, field: str, filename: str, data: bytes, fields: dict[str, str]
-) -> tuple[int, dict]:  # type: ignore[type-arg]
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-    )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        payload = json.loads(error.read())
-        error.close()
-        return error.code, payload
 
 
 def test_gunicorn_serves_health_search_and_errors(served: str, tmp_path: Path) -> None:
