@@ -8,7 +8,7 @@ from flask import Response, jsonify, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 
-from backend.api import schemas
+from backend.api import responses, schemas
 from backend.api.contract import ADMIN_SECURITY
 from backend.api.model_specs import allowed_model_spec
 from backend.api.requests import json_body, services, uploaded_image, validated_here
@@ -21,8 +21,8 @@ blueprint = APIBlueprint(
 BULK_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 # Every admin route can answer these besides its own.
 ADMIN_ERRORS = (400, 401, 403, 503)
-PRODUCT: schemas.Responses = {200: schemas.ProductOut, **schemas.errors(*ADMIN_ERRORS, 404, 409, 415)}
-NO_CONTENT: schemas.Responses = {204: {"description": "done"}, **schemas.errors(*ADMIN_ERRORS, 404)}
+PRODUCT: responses.Responses = {200: responses.ProductOut, **responses.errors(*ADMIN_ERRORS, 404, 409, 415)}
+NO_CONTENT: responses.Responses = {204: {"description": "done"}, **responses.errors(*ADMIN_ERRORS, 404)}
 
 
 @blueprint.before_request
@@ -37,7 +37,7 @@ def require_admin_token() -> None:
         raise Unauthorized("missing or wrong admin token (Authorization: Bearer <token>)")
 
 
-@blueprint.post("/products", responses={201: schemas.ProductOut, **PRODUCT})
+@blueprint.post("/products", responses={201: responses.ProductOut, **PRODUCT})
 def create_product(body: schemas.ProductCreate) -> tuple[Response, int]:  # type: ignore[valid-type]
     """Create a product from JSON fields; images are added separately."""
     product = services().catalog.create(body.model_dump(exclude_unset=True))  # type: ignore[attr-defined]
@@ -45,7 +45,7 @@ def create_product(body: schemas.ProductCreate) -> tuple[Response, int]:  # type
 
 
 @blueprint.post(
-    "/products/bulk", responses={200: schemas.BulkReport, **schemas.errors(*ADMIN_ERRORS, 413, 415)}
+    "/products/bulk", responses={200: responses.BulkReport, **responses.errors(*ADMIN_ERRORS, 413, 415)}
 )
 @validated_here
 def bulk_upsert() -> Response:
@@ -76,7 +76,7 @@ def delete_product(path: schemas.ProductPath) -> tuple[str, int]:
 
 @blueprint.post(
     "/products/<id:product_id>/images",
-    responses={201: schemas.ImageOut, **schemas.errors(*ADMIN_ERRORS, 404, 413, 415)},
+    responses={201: responses.ImageOut, **responses.errors(*ADMIN_ERRORS, 404, 413, 415)},
 )
 @validated_here
 def add_image(
@@ -97,7 +97,7 @@ def delete_image(path: schemas.ImagePath) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.post("/sync", responses={200: schemas.SyncReport, **schemas.errors(*ADMIN_ERRORS, 409, 415)})
+@blueprint.post("/sync", responses={200: responses.SyncReport, **responses.errors(*ADMIN_ERRORS, 409, 415)})
 @validated_here
 def run_sync(body: schemas.SyncRequest = None) -> Response:  # type: ignore[assignment]
     """Bring the index in line with the catalog now; an optional JSON body names a model to switch to."""
@@ -108,13 +108,13 @@ def run_sync(body: schemas.SyncRequest = None) -> Response:  # type: ignore[assi
     return jsonify(services().sync.run(model_spec=model, activate=options.activate).to_dict())
 
 
-@blueprint.get("/sync", responses={200: schemas.SyncStatus, **schemas.errors(401, 403)})
+@blueprint.get("/sync", responses={200: responses.SyncStatus, **responses.errors(401, 403)})
 def sync_status() -> Response:
     """Whether a sync is running in this process, its progress, and the last report."""
     return jsonify(services().sync.progress.to_dict())
 
 
-@blueprint.get("/sync/drift", responses={200: schemas.Drift, **schemas.errors(401, 403, 503)})
+@blueprint.get("/sync/drift", responses={200: responses.Drift, **responses.errors(401, 403, 503)})
 def sync_drift() -> Response:
     """What a sync would change now: missing, orphan, stale and other-model points."""
     return jsonify(services().sync.check().report())

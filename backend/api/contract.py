@@ -17,7 +17,7 @@ from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 from pydantic import BaseModel, ValidationError
 
-from backend.api import schemas
+from backend.api import responses, schemas
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"admin_token": []}]
 SECURITY_SCHEMES = {"admin_token": {"type": "http", "scheme": "bearer", "description": "VITRINE_ADMIN_TOKEN"}}
@@ -42,7 +42,7 @@ class ContractApp(OpenAPI):
             doc_prefix="/docs",
             doc_url="/openapi.json",
             validation_error_status=400,
-            validation_error_model=schemas.ErrorBody,
+            validation_error_model=responses.ErrorBody,
             validation_error_callback=validation_error_response,
         )
         self.add_url_rule("/openapi.json", "openapi_document", lambda: jsonify(self.api_doc))

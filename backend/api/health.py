@@ -8,7 +8,7 @@ from flask import Response, jsonify
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 
-from backend.api import schemas
+from backend.api import responses
 from backend.api.requests import services
 from backend.catalog.database import check_database
 from backend.errors import Unavailable
@@ -16,7 +16,7 @@ from backend.errors import Unavailable
 blueprint = APIBlueprint("health", __name__, abp_tags=[Tag(name="operations")])
 
 
-@blueprint.get("/health", responses={200: schemas.Health, 503: schemas.Health})
+@blueprint.get("/health", responses={200: responses.Health, 503: responses.Health})
 def health() -> tuple[Response, int]:
     """Report whether the database and the vector store answer; 503 if either does not."""
     found = services()

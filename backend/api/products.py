@@ -6,14 +6,14 @@ from flask import Response, jsonify, send_file
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 
-from backend.api import schemas
+from backend.api import responses, schemas
 from backend.api.requests import services
 from backend.api.serializers import serialize_product
 
 blueprint = APIBlueprint("products", __name__, abp_tags=[Tag(name="catalog")])
 
 
-@blueprint.get("/products", responses={200: schemas.ProductPage, **schemas.errors(400, 503)})
+@blueprint.get("/products", responses={200: responses.ProductPage, **responses.errors(400, 503)})
 def list_products(query: schemas.ProductPageQuery) -> Response:
     """A page of products, by id."""
     products, total = services().catalog.page(query.offset, query.limit)
@@ -27,7 +27,9 @@ def list_products(query: schemas.ProductPageQuery) -> Response:
     )
 
 
-@blueprint.get("/products/<id:product_id>", responses={200: schemas.ProductOut, **schemas.errors(404, 503)})
+@blueprint.get(
+    "/products/<id:product_id>", responses={200: responses.ProductOut, **responses.errors(404, 503)}
+)
 def get_product(path: schemas.ProductPath) -> Response:
     """One product with its images."""
     return jsonify(serialize_product(services().catalog.get(path.product_id)))
@@ -40,7 +42,7 @@ def get_product(path: schemas.ProductPath) -> Response:
             "description": "the image",
             "content": {"image/*": {"schema": schemas.BINARY}},
         },
-        **schemas.errors(404),
+        **responses.errors(404),
     },
 )
 def image_file(path: schemas.ImagePath) -> Response:

@@ -8,7 +8,7 @@ from flask import Response, jsonify, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 
-from backend.api import schemas
+from backend.api import responses, schemas
 from backend.api.requests import (
     crop_region,
     decode_image,
@@ -30,7 +30,7 @@ from backend.filters.search_filter import SearchFilter
 from backend.search.service import SearchResults
 
 blueprint = APIBlueprint("search", __name__, abp_tags=[Tag(name="search")])
-RESULTS: schemas.Responses = {200: schemas.Results, **schemas.errors(400, 404, 409, 413, 415, 503)}
+RESULTS: responses.Responses = {200: responses.Results, **responses.errors(400, 404, 409, 413, 415, 503)}
 
 
 @blueprint.post("/search", responses=RESULTS)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import url_for
 
-from backend.catalog.schema import Product, ProductImage
+from backend.catalog.schema import Product, ProductImage, iso_utc
 from backend.search.service import SearchResults
 
 
@@ -36,8 +35,8 @@ def serialize_product(product: Product) -> dict[str, Any]:
         "in_stock": product.in_stock,
         "attributes": product.attributes,
         "images": [serialize_image(image) for image in product.images],
-        "created_at": _utc(product.created_at),
-        "updated_at": _utc(product.updated_at),
+        "created_at": iso_utc(product.created_at),
+        "updated_at": iso_utc(product.updated_at),
     }
 
 
@@ -62,9 +61,3 @@ def serialize_results(
     if facets is not None:
         body["facets"] = facets
     return body
-
-
-def _utc(moment: datetime) -> str:
-    """ISO 8601 with its zone. Times are stored in UTC; SQLite hands them back without a zone,
-    so a read said "2026-12-03T09:00:00" where the write that made it said "...+00:00"."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()

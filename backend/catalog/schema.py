@@ -56,6 +56,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 with the zone. Times are stored in UTC, and SQLite hands them back without a zone:
+    without this a read said "2026-12-03T09:00:00" where the write that made it said "...+00:00"."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

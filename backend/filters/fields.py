@@ -187,3 +187,16 @@ def sql_condition(kind: Kind, column: ColumnElement[Any], constraint: Any) -> Co
 def product_column(name: str) -> Callable[[], ColumnElement[Any]]:
     """A column of the products table, looked up when a query is built."""
     return lambda: getattr(Product, name)
+
+
+# The JSON Schema of one value of each kind of filter field, for the API's contract; the parsers
+# in search_filter.py are what decides (text from a query string or form is parsed the same way).
+KIND_SCHEMAS: dict[Kind, dict[str, Any]] = {
+    Kind.ANY_OF: {"type": "string", "description": "one value, or several separated by commas"},
+    Kind.AT_LEAST: {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+    Kind.AT_MOST: {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+    Kind.EQUALS: {
+        "anyOf": [{"type": "boolean"}, {"type": "string", "description": "true/false, yes/no, 1/0"}]
+    },
+    Kind.CONTAINS: {"type": "string", "minLength": 1, "description": "text the name contains"},
+}

@@ -15,6 +15,7 @@ from backend.filters.fields import (
     BRAND,
     CATEGORY,
     IN_STOCK,
+    KIND_SCHEMAS,
     NAME_LOWER,
     PRICE,
     PRODUCT_ID,
@@ -149,17 +150,6 @@ FACETS = {
     if declaration.facet and declaration.query is not None
 }
 FACET_FIELDS = tuple(FACETS)
-# The JSON Schema of one value of each kind of filter field, for the API's contract; the parsers
-# below are what decides (text from a query string or form is parsed the same way).
-KIND_SCHEMAS: dict[Kind, dict[str, Any]] = {
-    Kind.ANY_OF: {"type": "string", "description": "one value, or several separated by commas"},
-    Kind.AT_LEAST: {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
-    Kind.AT_MOST: {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
-    Kind.EQUALS: {
-        "anyOf": [{"type": "boolean"}, {"type": "string", "description": "true/false, yes/no, 1/0"}]
-    },
-    Kind.CONTAINS: {"type": "string", "minLength": 1, "description": "text the name contains"},
-}
 FILTER_FIELD_SCHEMAS = {
     declaration.query: KIND_SCHEMAS[declaration.kind]
     for declaration in DECLARATIONS.values()

@@ -126,7 +126,3 @@ def _owner_is_gone(owner: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _iso(moment: datetime) -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()  # SQLite drops the zone
