@@ -61,6 +61,30 @@ def contrastive_augmentation(size: int, preprocessing: Preprocessing) -> Transfo
     return transform
 
 
+def catalog_augmentation(size: int, preprocessing: Preprocessing) -> Transform:
+    """Heavy augmentation of a product's one catalog image, to look like a shop photo of it.
+
+    A catalog image is a studio shot, centred and evenly lit; shop photos show the product cropped,
+    at an angle, in other light, blurred. Each product has a single catalog image, so without strong
+    changes the network would learn that one image rather than the product: crops down to 15%,
+    perspective, rotation, light and blur, with hue kept nearly fixed as for the shop photos.
+    """
+    blur_kernel = max(3, (size // 10) | 1)
+    transform: Transform = v2.Compose(
+        [
+            v2.RandomResizedCrop(size, scale=(0.15, 1.0), ratio=(0.6, 1.67), antialias=True),
+            v2.RandomHorizontalFlip(),
+            # White fill: the corners continue the studio backdrop instead of adding black edges.
+            v2.RandomPerspective(distortion_scale=0.4, p=0.5, fill=255),
+            v2.RandomRotation(20, fill=255),
+            v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03),
+            v2.RandomApply([v2.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=0.5),
+            *_to_normalised_tensor(preprocessing),
+        ]
+    )
+    return transform
+
+
 def evaluation_preprocessing(size: int, preprocessing: Preprocessing) -> Preprocessing:
     """The deterministic resize and centre crop that embeds images for a model trained at size."""
     # Keep the usual 256 -> 224 ratio between the resized shorter side and the crop.

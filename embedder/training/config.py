@@ -8,7 +8,11 @@ from typing import Any
 
 from embedder.architectures import ARCHITECTURES, get_architecture
 
-METHODS = ("supervised", "simclr", "supcon")
+METHODS = ("supervised", "simclr", "supcon", "multisimilarity", "proxyanchor")
+# Methods trained on batches of P products x K photos (ProductBatchSampler).
+PRODUCT_BATCH_METHODS = ("supcon", "multisimilarity", "proxyanchor")
+# Methods whose loss compares the embeddings themselves, one view per photo.
+METRIC_METHODS = ("multisimilarity", "proxyanchor")
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,14 @@ class TrainConfig:
     # it weighs the hardest negatives, similar products, most, which product search needs.
     temperature: float = 0.1
     label_smoothing: float = 0.1
-    photos_per_product: int = 4  # K in SupCon's P x K batches
+    photos_per_product: int = 4  # K in the P x K batches of PRODUCT_BATCH_METHODS
     projection_dim: int = 128
     channels_last: bool = True
+    embedding_dim: int | None = (
+        None  # a linear head to this size, saved as the embedding; None: pooled features
+    )
+    # Each P x K batch gains its products' catalog images (augmented); proxy-anchor proxies start at them.
+    catalog_anchors: bool = False
 
     def __post_init__(self) -> None:
         get_architecture(self.arch)
@@ -48,13 +57,20 @@ class TrainConfig:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.from_scratch and self.weights is not None:
             raise ValueError("choose either from_scratch or weights, not both")
-        if self.method == "supcon" and self.batch_size % self.photos_per_product:
+        if self.method in PRODUCT_BATCH_METHODS and self.batch_size % self.photos_per_product:
             raise ValueError(
-                f"supcon batches are P products x K photos: batch_size {self.batch_size} is not a "
+                f"{self.method} batches are P products x K photos: batch_size {self.batch_size} is not a "
                 f"multiple of photos_per_product {self.photos_per_product}"
             )
         if min(self.epochs, self.batch_size, self.image_size, self.photos_per_product) < 1:
             raise ValueError("epochs, batch_size, image_size and photos_per_product must be positive")
+        if self.embedding_dim is not None and self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
+        if self.catalog_anchors and self.method not in PRODUCT_BATCH_METHODS:
+            raise ValueError(
+                "catalog_anchors adds catalog images to P x K batches: use "
+                + ", ".join(PRODUCT_BATCH_METHODS)
+            )
 
     @property
     def learning_rate(self) -> float:
@@ -67,6 +83,16 @@ class TrainConfig:
     def head_learning_rate(self) -> float:
         """The new head's peak learning rate: ten times the pretrained backbone's, as it starts random."""
         return self.learning_rate * (1 if self.from_scratch else 10)
+
+    @property
+    def embedding_dimension(self) -> int:
+        """The size of the vectors the trained model embeds to."""
+        return self.embedding_dim or get_architecture(self.arch).feature_dimension
+
+    @property
+    def proxy_learning_rate(self) -> float:
+        """Proxy-anchor's proxies: 100 times the backbone's, as in Kim et al. 2020 (they start far off)."""
+        return self.learning_rate * 100
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only (paths as strings), as checkpoints store them."""
@@ -89,7 +115,10 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Read a TrainConfig from command-line arguments."""
     parser = argparse.ArgumentParser(
         prog="vitrine train",
-        description="Fine-tune or train an embedder on a shop's own photos: supervised, SimCLR or SupCon.",
+        description=(
+            "Fine-tune or train an embedder on a shop's own photos: supervised, SimCLR, SupCon, "
+            "multi-similarity or proxy-anchor."
+        ),
     )
     parser.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
     parser.add_argument("--method", required=True, choices=METHODS)
@@ -119,9 +148,24 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     parser.add_argument("--freeze-stages", type=int, default=0, help="ResNet: 0-5, EfficientNet-Lite0: 0-8")
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--photos-per-product", type=int, default=4, help="K in SupCon's P x K batches")
+    parser.add_argument(
+        "--photos-per-product",
+        type=int,
+        default=4,
+        help="K in the P x K batches of supcon, multisimilarity, proxyanchor",
+    )
     parser.add_argument("--projection-dim", type=int, default=128)
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument(
+        "--embedding-dim",
+        type=int,
+        help="linear head to this size (e.g. 256), saved; default: pooled features",
+    )
+    parser.add_argument(
+        "--catalog-anchors",
+        action="store_true",
+        help="P x K methods: add each batch's products' catalog images; proxy-anchor proxies start at them",
+    )
     args = vars(parser.parse_args(argv))
     args["patience"] = args["patience"] or None
     return TrainConfig(**args)

@@ -3,13 +3,19 @@
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset, RandomSampler, Sampler
 
 from embedder.datasets import LabelledImages
 from embedder.images import load_image
 from embedder.preprocessing import Preprocessing
-from embedder.training.augmentations import Transform, contrastive_augmentation, supervised_augmentation
-from embedder.training.config import TrainConfig
+from embedder.training.augmentations import (
+    Transform,
+    catalog_augmentation,
+    contrastive_augmentation,
+    supervised_augmentation,
+)
+from embedder.training.catalog_anchors import CatalogBatchSampler
+from embedder.training.config import PRODUCT_BATCH_METHODS, TrainConfig
 from embedder.training.product_batch_sampler import ProductBatchSampler
 
 
@@ -45,18 +51,28 @@ class TwoViewDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 
 def training_loader(
-    config: TrainConfig, images: LabelledImages, preprocessing: Preprocessing
+    config: TrainConfig,
+    images: LabelledImages,
+    preprocessing: Preprocessing,
+    catalog: LabelledImages | None = None,
 ) -> DataLoader[Any]:
-    """Batches of augmented photos: (x, labels) for supervised, (view_a, view_b, labels) otherwise."""
-    dataset: SingleViewDataset | TwoViewDataset
-    if config.method == "supervised":
-        dataset = SingleViewDataset(images, supervised_augmentation(config.image_size, preprocessing))
-    else:
-        dataset = TwoViewDataset(images, contrastive_augmentation(config.image_size, preprocessing))
+    """Batches of augmented photos: (view_a, view_b, labels) for simclr and supcon, (x, labels) for the
+    others; with catalog, each P x K batch ends with its products' catalog images (heavily augmented)."""
+    two_views = config.method in ("simclr", "supcon")
+    view_dataset = TwoViewDataset if two_views else SingleViewDataset
+    augmentation = contrastive_augmentation if two_views else supervised_augmentation
+    dataset: SingleViewDataset | TwoViewDataset | ConcatDataset[Any]
+    dataset = view_dataset(images, augmentation(config.image_size, preprocessing))
     sampler: Sampler[list[int]]
-    if config.method == "supcon":
+    if config.method in PRODUCT_BATCH_METHODS:
         k = config.photos_per_product
         sampler = ProductBatchSampler(images.labels, config.batch_size // k, k, seed=config.seed)
+        if catalog is not None:
+            sampler = CatalogBatchSampler(sampler, images.labels, catalog, offset=len(images))
+            catalog_views = view_dataset(catalog, catalog_augmentation(config.image_size, preprocessing))
+            dataset = ConcatDataset([dataset, catalog_views])
+    elif catalog is not None:
+        raise ValueError(f"catalog images join P x K batches only, not {config.method}'s")
     else:
         # BatchNorm needs more than one sample, and equal batches keep the contrastive task fixed.
         generator = torch.Generator().manual_seed(config.seed)
@@ -75,7 +91,7 @@ def training_loader(
 def set_loader_epoch(loader: DataLoader[Any], seed: int, epoch: int) -> None:
     """Make the epoch's batches depend only on (seed, epoch), so a resumed run sees the same ones."""
     batch_sampler = loader.batch_sampler
-    if isinstance(batch_sampler, ProductBatchSampler):
+    if isinstance(batch_sampler, ProductBatchSampler | CatalogBatchSampler):
         batch_sampler.set_epoch(epoch)
     elif isinstance(batch_sampler, BatchSampler) and isinstance(batch_sampler.sampler, RandomSampler):
         generator = batch_sampler.sampler.generator

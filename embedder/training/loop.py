@@ -11,16 +11,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from embedder.architectures import get_architecture
 from embedder.checkpoint import save_atomically
 from embedder.embedding import Embedder, ModelInfo
 from embedder.evaluation.evaluate import measure
 from embedder.evaluation.tasks import RetrievalTask
 from embedder.preprocessing import Preprocessing
 from embedder.progress import progress_bar
-from embedder.training.config import TrainConfig
+from embedder.training.config import METRIC_METHODS, TrainConfig
 from embedder.training.data import TrainingData
-from embedder.training.model import freeze_stages, initial_backbone, memory_format, training_head
+from embedder.training.losses import training_loss
+from embedder.training.model import (
+    embedding_head,
+    freeze_stages,
+    initial_backbone,
+    memory_format,
+    training_head,
+)
 
 TRAINING_STATE_FORMAT = "vitrine-training-state"
 # Settings that may change when a run is resumed; any other difference is refused.
@@ -44,7 +50,11 @@ class LearningRateFactor:
 
 @dataclass
 class TrainingRun:
-    """The modules, optimiser and learning rate schedule of a run: what last.pt saves."""
+    """The modules, optimiser and learning rate schedule of a run: what last.pt saves.
+
+    The embedder is the backbone then the embedding head (identity unless embedding_dim is set);
+    the training head (classifier or projection) and the loss (proxy-anchor's proxies) are not.
+    """
 
     config: TrainConfig
     backbone: nn.Module
@@ -52,31 +62,46 @@ class TrainingRun:
     frozen: list[nn.Module]  # modules of the frozen stages
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
+    embedding_head: nn.Module
+    loss: nn.Module
 
     @classmethod
     def start(cls, config: TrainConfig, class_count: int, steps_per_epoch: int) -> "TrainingRun":
         """The initial backbone with a new head, AdamW and a warm-up + cosine schedule (seeded)."""
         torch.manual_seed(config.seed)
         backbone = initial_backbone(config)
+        embedding = embedding_head(config)
         head = training_head(config, class_count)
+        loss = training_loss(config, class_count)
         frozen = freeze_stages(backbone, config.freeze_stages)
         if config.channels_last:
             backbone = backbone.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.learning_rate},
-                {"params": list(head.parameters()), "lr": config.head_learning_rate},
-            ],
-            weight_decay=config.weight_decay,
-        )
+        groups: list[dict[str, Any]] = [
+            {"params": [p for p in backbone.parameters() if p.requires_grad], "lr": config.learning_rate},
+            {"params": [*embedding.parameters(), *head.parameters()], "lr": config.head_learning_rate},
+        ]
+        if list(loss.parameters()):
+            # Proxy-anchor's proxies, without weight decay: shrinking them would only change
+            # their effective step size, as the loss sees their direction alone.
+            groups.append(
+                {"params": list(loss.parameters()), "lr": config.proxy_learning_rate, "weight_decay": 0.0}
+            )
+        optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
         total_steps = config.epochs * steps_per_epoch
         factor = LearningRateFactor(total_steps, warmup_steps=max(1, total_steps // 10))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return cls(config, backbone, head, frozen, optimizer, scheduler)
+        return cls(config, backbone, head, frozen, optimizer, scheduler, embedding, loss)
+
+    def embedding_model(self) -> nn.Module:
+        """What embeds an image: the backbone, then the embedding head if the run has one."""
+        if isinstance(self.embedding_head, nn.Identity):
+            return self.backbone
+        return nn.Sequential(self.backbone, self.embedding_head)
 
     def set_training_mode(self) -> None:
         """Train mode, except that frozen stages keep their BatchNorm statistics."""
         self.backbone.train()
+        self.embedding_head.train()
         self.head.train()
         for module in self.frozen:
             module.eval()
@@ -86,6 +111,8 @@ class TrainingRun:
         return {
             "backbone": self.backbone.state_dict(),
             "head": self.head.state_dict(),
+            "embedding_head": self.embedding_head.state_dict(),
+            "loss": self.loss.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": epoch,
@@ -98,6 +125,9 @@ class TrainingRun:
         """Restore a state written by state_dict; returns its history."""
         self.backbone.load_state_dict(state["backbone"])
         self.head.load_state_dict(state["head"])
+        # States written before embedding heads and proxies existed have neither, nor need them.
+        self.embedding_head.load_state_dict(state.get("embedding_head", {}))
+        self.loss.load_state_dict(state.get("loss", {}))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng_state"])
@@ -109,20 +139,21 @@ def train_one_epoch(
     run: TrainingRun, loader: Iterable[Any], loss_function: nn.Module, description: str
 ) -> float:
     """One pass over the batches (a DataLoader from training_loader); returns the mean loss."""
-    config, backbone, head = run.config, run.backbone, run.head
+    config, head = run.config, run.head
+    embed = run.embedding_model()
     run.set_training_mode()
     layout = memory_format(config)
     total, batches = 0.0, 0
     bar = progress_bar(loader, desc=description, unit="batch")
     for batch in bar:
-        if config.method == "supervised":
+        if config.method == "supervised" or config.method in METRIC_METHODS:
             images, labels = batch
-            loss = loss_function(head(backbone(images.to(memory_format=layout))), labels)
+            loss = loss_function(head(embed(images.to(memory_format=layout))), labels)
         else:
             view_a, view_b, labels = batch
             # One forward pass over both views, so BatchNorm normalises them together.
             both = torch.cat([view_a, view_b]).to(memory_format=layout)
-            z_a, z_b = head(backbone(both)).chunk(2)
+            z_a, z_b = head(embed(both)).chunk(2)
             loss = loss_function(z_a, z_b, labels if config.method == "supcon" else None)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,7 +172,8 @@ def validate(
     """Retrieval metrics of the validation photos as queries against the gallery (Recall@1 first),
     measured as `vitrine evaluate` measures a saved model."""
     assert data.queries is not None and data.gallery is not None
-    info = ModelInfo(config.arch, "training", get_architecture(config.arch).feature_dimension)
+    # backbone is the whole embedding model: with an embedding head, it embeds to embedding_dim.
+    info = ModelInfo(config.arch, "training", config.embedding_dimension)
     # A copy, as an Embedder turns its model's gradients off and this backbone trains on.
     embedder = Embedder(copy.deepcopy(backbone), preprocessing, info, channels_last=config.channels_last)
     task = RetrievalTask(

@@ -16,8 +16,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from embedder.checkpoint import save_checkpoint
+from embedder.datasets import LabelledImages
 from embedder.registry import plain_weights_preprocessing
 from embedder.training.augmentations import evaluation_preprocessing
+from embedder.training.catalog_anchors import catalog_images, start_proxies_at_catalog
 from embedder.training.config import TrainConfig, parse_args
 from embedder.training.data import TrainingData, load_training_data
 from embedder.training.loaders import set_loader_epoch, training_loader
@@ -30,7 +32,6 @@ from embedder.training.loop import (
     train_one_epoch,
     validate,
 )
-from embedder.training.nt_xent_loss import NTXentLoss
 from embedder.training.plots import plot_history
 
 
@@ -53,29 +54,31 @@ def _train(config: TrainConfig) -> Path:
     # From scratch too: the pretrained weights' normalisation, so the inputs look as embedding sees them.
     normalisation = plain_weights_preprocessing(config.arch)
     preprocessing = evaluation_preprocessing(config.image_size, normalisation)
-    loader = training_loader(config, data.train, normalisation)
+    catalog = catalog_images(config.data, data.train) if config.catalog_anchors else None
+    loader = training_loader(config, data.train, normalisation, catalog)
     run = TrainingRun.start(config, len(data.train.class_names), len(loader))
-    loss_function: nn.Module = (
-        nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        if config.method == "supervised"
-        else NTXentLoss(config.temperature)
-    )
+    loss_function = run.loss
     history: list[dict[str, Any]] = []
     if config.resume and last_path.exists():
         history = run.load_state_dict(load_training_state(last_path, config))
         tqdm.write(f"resuming {last_path} after epoch {history[-1]['epoch']}")
-    elif data.queries is not None:
-        history.append({"epoch": 0, "loss": None, **validate(run.backbone, data, preprocessing, config)})
-        tqdm.write(f"epoch 0 (before training): {_describe(history[-1])}")
+    else:
+        if catalog is not None and config.method == "proxyanchor":
+            start_proxies_at_catalog(run.embedding_model(), run.loss, catalog, preprocessing, config)
+        if data.queries is not None:
+            history.append(
+                {"epoch": 0, "loss": None, **validate(run.embedding_model(), data, preprocessing, config)}
+            )
+            tqdm.write(f"epoch 0 (before training): {_describe(history[-1])}")
 
-    description = _describe_run(config, data, loader)
+    description = _describe_run(config, data, loader, catalog)
     for epoch in _remaining_epochs(history, config):
         started = time.perf_counter()
         set_loader_epoch(loader, config.seed, epoch)
         loss = train_one_epoch(run, loader, loss_function, f"epoch {epoch}")
         entry: dict[str, Any] = {"epoch": epoch, "loss": loss, "lr": run.scheduler.get_last_lr()[0]}
         if data.queries is not None:
-            entry |= validate(run.backbone, data, preprocessing, config)
+            entry |= validate(run.embedding_model(), data, preprocessing, config)
         entry["seconds"] = round(time.perf_counter() - started, 1)
         history.append(entry)
         tqdm.write(f"epoch {epoch}: {_describe(entry)}")
@@ -89,6 +92,7 @@ def _train(config: TrainConfig) -> Path:
                 preprocessing,
                 config=description,
                 metrics={**metrics, "history": history},
+                head=run.embedding_head if isinstance(run.embedding_head, nn.Linear) else None,
             )
         save_training_state(last_path, run.state_dict(epoch, history))
         plot_history(history, config.out / "training.png")
@@ -106,15 +110,26 @@ def _remaining_epochs(history: list[dict[str, Any]], config: TrainConfig) -> Ite
     return iter(range(done + 1, config.epochs + 1))
 
 
-def _describe_run(config: TrainConfig, data: TrainingData, loader: DataLoader[Any]) -> dict[str, Any]:
+def _describe_run(
+    config: TrainConfig, data: TrainingData, loader: DataLoader[Any], catalog: LabelledImages | None = None
+) -> dict[str, Any]:
     """What best.pt's config records: the settings, the data and what the embedding is."""
-    head = "classification head" if config.method == "supervised" else "projection head"
+    head = {"supervised": "classification head", "simclr": "projection head", "supcon": "projection head"}
+    features = "backbone pooled features"
+    if config.embedding_dim is not None:
+        features += f", then a linear head to {config.embedding_dim} (saved)"
     return {
         **config.to_dict(),
-        "embedding": f"backbone pooled features, before the {head} (the head is not saved)",
+        "embedding": features
+        + (
+            f", before the {head[config.method]} (not saved)"
+            if config.method in head
+            else ", as the loss saw them"
+        ),
         "backbone_learning_rate": config.learning_rate,
         "head_learning_rate": config.head_learning_rate,
         "train_photos": len(data.train),
+        "catalog_anchors_images": len(catalog) if catalog is not None else 0,
         "products": len(set(data.train.labels)),
         "validation_queries": len(data.queries) if data.queries is not None else 0,
         "validation_gallery": data.gallery_kind,

@@ -8,7 +8,7 @@ from embedder import efficientnet_lite
 from embedder.architectures import build_backbone, get_architecture
 from embedder.projection_head import ProjectionHead
 from embedder.registry import imagenet_state_dict, read_backbone_weights
-from embedder.training.config import TrainConfig
+from embedder.training.config import METRIC_METHODS, TrainConfig
 
 
 def initial_backbone(config: TrainConfig) -> nn.Module:
@@ -76,11 +76,27 @@ def freeze_stages(backbone: nn.Module, count: int) -> list[nn.Module]:
     return frozen
 
 
+def embedding_head(config: TrainConfig) -> nn.Module:
+    """A linear layer from pooled features to embedding_dim, saved with the embedder; else identity."""
+    if config.embedding_dim is None:
+        return nn.Identity()
+    head = nn.Linear(get_architecture(config.arch).feature_dimension, config.embedding_dim)
+    # Orthonormal rows make the untrained head a random projection, which keeps the pretrained
+    # features' cosine similarities roughly as they are (Johnson-Lindenstrauss), so training starts
+    # from the backbone's retrieval quality rather than from noise.
+    nn.init.orthogonal_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
+
+
 def training_head(config: TrainConfig, class_count: int) -> nn.Module:
-    """A linear classifier over product ids (supervised) or SimCLR's 2-layer MLP projection head."""
-    features = get_architecture(config.arch).feature_dimension
+    """What the loss sees on top of the embedding: a linear classifier over product ids (supervised),
+    SimCLR's 2-layer MLP projection head (simclr, supcon), or nothing (the metric losses)."""
+    features = config.embedding_dimension
     if config.method == "supervised":
         return nn.Linear(features, class_count)
+    if config.method in METRIC_METHODS:
+        return nn.Identity()
     return ProjectionHead([features, features, config.projection_dim])
 
 

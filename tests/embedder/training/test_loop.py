@@ -62,3 +62,33 @@ def test_validation_scores_the_backbone_and_leaves_it_training(tiny_trees: tuple
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
     # The scores come from a copy: the backbone being trained keeps its mode and its gradients.
     assert run.backbone.training and all(p.requires_grad for p in run.backbone.parameters())
+
+
+@pytest.mark.parametrize("method", ["multisimilarity", "proxyanchor"])
+def test_metric_learning_steps_reduce_the_loss(tiny_trees: tuple[Path, Path], method: str) -> None:
+    config = tiny_config(tiny_trees, Path("unused"), method=method, lr=1e-3, embedding_dim=16)
+    run = TrainingRun.start(config, len(PRODUCTS), steps_per_epoch=7)
+    data = load_training_data(config.data)
+    preprocessing = replace(plain_weights_preprocessing(config.arch), resize=36, crop=32)
+    images = torch.stack([preprocessing.to_tensor(load_image(path)) for path in data.train.paths])
+    batch = (images, torch.tensor(data.train.labels))  # 4 products x 4 photos, one view each
+    trained = [group["params"] for group in run.optimizer.param_groups]
+    assert any(p is run.embedding_head.weight for p in trained[1])
+    if method == "proxyanchor":
+        # The proxies train, at 100 times the backbone's rate and without weight decay.
+        proxies = run.loss.proxies
+        assert trained[2] == [proxies]
+        assert run.optimizer.param_groups[2]["initial_lr"] == pytest.approx(100 * config.learning_rate)
+        assert run.optimizer.param_groups[2]["weight_decay"] == 0.0
+        start = proxies.detach().clone()
+    else:
+        assert len(trained) == 2
+
+    def steps(count: int) -> float:
+        return train_one_epoch(run, [batch] * count, run.loss, "test")
+
+    before = steps(1)
+    steps(5)
+    assert steps(1) < 0.8 * before
+    if method == "proxyanchor":
+        assert not torch.equal(run.loss.proxies.detach(), start)

@@ -8,7 +8,13 @@ import torch
 from embedder.efficientnet_lite import EfficientNetLite0
 from embedder.training.config import TrainConfig
 from embedder.training.loop import TrainingRun
-from embedder.training.model import backbone_stages, freeze_stages, initial_backbone
+from embedder.training.model import (
+    backbone_stages,
+    embedding_head,
+    freeze_stages,
+    initial_backbone,
+    training_head,
+)
 
 
 def test_stages_are_the_stem_then_the_block_groups() -> None:
@@ -40,3 +46,21 @@ def test_frozen_stages_get_no_gradients_and_keep_their_statistics() -> None:
     assert all(p.grad is not None for p in backbone.layer2.parameters())
     with pytest.raises(ValueError, match="5 stages"):
         freeze_stages(backbone, 6)
+
+
+def test_embedding_head_projects_pooled_features_to_the_chosen_size() -> None:
+    config = TrainConfig("resnet18", "proxyanchor", Path("."), Path("."), embedding_dim=64)
+    head = embedding_head(config)
+    assert isinstance(head, torch.nn.Linear) and head.weight.shape == (64, 512)
+    # Orthonormal rows: the untrained head is a projection that keeps the features' geometry.
+    assert torch.allclose(head.weight @ head.weight.T, torch.eye(64), atol=1e-5)
+    assert head(torch.randn(3, 512)).shape == (3, 64)
+    assert isinstance(
+        embedding_head(TrainConfig("resnet18", "proxyanchor", Path("."), Path("."))), torch.nn.Identity
+    )
+    # The metric losses see the embedding itself; the others get their head on top of it.
+    assert isinstance(training_head(config, class_count=5), torch.nn.Identity)
+    classifier = training_head(
+        TrainConfig("resnet18", "supervised", Path("."), Path("."), embedding_dim=64), 5
+    )
+    assert isinstance(classifier, torch.nn.Linear) and classifier.in_features == 64
