@@ -1,5 +1,6 @@
 """Tests for the metric-learning losses: they train, they are chosen by method, proxies can be set."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from embedder.training.config import TrainConfig
+from embedder.training.loop import TrainingRun
 from embedder.training.losses import MultiSimilarityLoss, ProxyAnchorLoss, training_loss
 from embedder.training.nt_xent_loss import NTXentLoss
 
@@ -70,3 +72,15 @@ def test_proxies_can_start_at_given_vectors() -> None:
     # Photos that sit on their product's proxy score lower than photos on another product's.
     labels = torch.tensor([1, 3])
     assert loss_function(vectors, labels) < loss_function(vectors.flip(0), labels)
+
+
+def test_proxies_and_embedding_head_survive_a_resume() -> None:
+    config = TrainConfig("resnet18", "proxyanchor", Path("."), Path("."), from_scratch=True, embedding_dim=8)
+    run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
+    run.loss.set_proxies(torch.arange(3), torch.eye(3, 8))
+    state = run.state_dict(epoch=1, history=[])
+    resumed = TrainingRun.start(replace(config, seed=1), class_count=3, steps_per_epoch=1)
+    assert not torch.equal(resumed.loss.proxies, run.loss.proxies)
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.loss.proxies, run.loss.proxies)
+    assert torch.equal(resumed.embedding_head.weight, run.embedding_head.weight)
