@@ -227,7 +227,15 @@ def evaluate(arguments: tuple[str, ...]) -> None:
 @main.command(context_settings=PASS_THROUGH)
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train(arguments: tuple[str, ...]) -> None:
-    """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`."""
+    """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`.
+
+    With --from-catalog, on the catalog database's products (`vitrine train --from-catalog --help`).
+    """
+    if "--from-catalog" in arguments:
+        from backend.cli.training import train_from_catalog
+
+        train_from_catalog(arguments)
+        return
     from embedder.training.main import main as train_main
 
     train_main(list(arguments))

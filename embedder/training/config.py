@@ -14,6 +14,11 @@ PRODUCT_BATCH_METHODS = ("supcon", "multisimilarity", "proxyanchor")
 # Methods whose loss compares the embeddings themselves, one view per photo.
 METRIC_METHODS = ("multisimilarity", "proxyanchor")
 
+# How validation queries are ranked: "seen" ranks val photos of training products against the
+# training photos; "held-out" ranks photos of products never trained on against each other
+# (leave-one-out), which is what `vitrine train --from-catalog` holds out.
+VAL_MODES = ("seen", "held-out")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -24,6 +29,7 @@ class TrainConfig:
     data: Path
     out: Path
     val_data: Path | None = None
+    val_mode: str = "seen"  # one of VAL_MODES
     epochs: int = 5
     batch_size: int = 32
     lr: float | None = None  # None: 1e-4 when fine-tuning, 1e-3 from scratch
@@ -53,6 +59,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         get_architecture(self.arch)
+        if self.val_mode not in VAL_MODES:
+            raise ValueError(f"val_mode must be one of {', '.join(VAL_MODES)}, got {self.val_mode!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.from_scratch and self.weights is not None:
@@ -126,6 +134,13 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
         "--data", required=True, type=Path, help="class-per-folder tree or Grocery Store dataset/"
     )
     parser.add_argument("--val-data", type=Path, help="class-per-folder validation photos (queries)")
+    parser.add_argument(
+        "--val-mode",
+        choices=VAL_MODES,
+        default="seen",
+        help="seen: val photos of training classes against the training photos; held-out: val photos "
+        "of other products against each other (leave-one-out)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder for last.pt, best.pt, training.png")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32, help="photos per batch (views: twice that)")

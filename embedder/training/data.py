@@ -16,19 +16,32 @@ class TrainingData:
     train: LabelledImages
     queries: LabelledImages | None
     gallery: LabelledImages | None
-    gallery_kind: str  # "iconic images", "training photos" or "none"
+    gallery_kind: str  # "iconic images", "training photos", "held-out photos" or "none"
+    exclude_self: bool = False  # the queries are the gallery's first rows, each left out of its own ranking
 
 
 def load_training_data(
-    data: Path, val_data: Path | None = None, *, limit: int | None = None, seed: int = 0
+    data: Path,
+    val_data: Path | None = None,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    val_mode: str = "seen",
 ) -> TrainingData:
     """Read a class-per-folder tree or the Grocery Store data set; its test split is never read.
 
     For the Grocery Store, training uses the train split and validation queries the val split
     (unless val_data is given), ranked against the iconic catalog images, as a shop's customers'
     photos would be searched against its catalog. For a class-per-folder tree, the val_data photos
-    are ranked against the training photos.
+    are ranked against the training photos. With val_mode "held-out", val_data holds products
+    that training never sees: see held_out_validation.
     """
+    if val_mode == "held-out":
+        if val_data is None:
+            raise ValueError(
+                "val_mode 'held-out' needs val_data: a class-per-folder tree of held-out products"
+            )
+        return held_out_validation(data, val_data, limit=limit, seed=seed)
     if is_grocery_dataset(data):
         train = grocery_split(data, "train")
         queries = grocery_split(data, "val") if val_data is None else None
@@ -46,6 +59,31 @@ def load_training_data(
     for images in (train, queries, gallery):
         refuse_test_split(images.paths)
     return TrainingData(train, queries, gallery, gallery_kind)
+
+
+def held_out_validation(data: Path, val_data: Path, *, limit: int | None, seed: int) -> TrainingData:
+    """Train on the data tree; validate with every val_data photo as a query against the other
+    val_data photos (leave-one-out), so Recall@1 measures products the model was never trained on.
+
+    Queries whose label no other val photo shares have nothing to find and are left out of the
+    scores. Raises if a val photo is also a training photo (the same file, through any link).
+    """
+    train = image_folder(data)
+    if limit is not None:
+        train = limit_per_class(train, limit, seed)
+    held_out = image_folder(val_data)
+    for images in (train, held_out):
+        refuse_test_split(images.paths)
+    refuse_shared_photos(train.paths, held_out.paths)
+    return TrainingData(train, held_out, held_out, "held-out photos", exclude_self=True)
+
+
+def refuse_shared_photos(train: Sequence[Path], validation: Sequence[Path]) -> None:
+    """Raise if a validation photo is a training photo: judged photos must never be trained on."""
+    trained = {path.resolve() for path in train}
+    shared = sorted(str(path) for path in validation if path.resolve() in trained)
+    if shared:
+        raise RuntimeError(f"validation photos are also training photos: {', '.join(shared[:3])}")
 
 
 def refuse_test_split(paths: Sequence[Path]) -> None:

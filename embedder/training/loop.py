@@ -170,7 +170,8 @@ def validate(
     backbone: nn.Module, data: TrainingData, preprocessing: Preprocessing, config: TrainConfig
 ) -> dict[str, float]:
     """Retrieval metrics of the validation photos as queries against the gallery (Recall@1 first),
-    measured as `vitrine evaluate` measures a saved model."""
+    measured as `vitrine evaluate` measures a saved model; with data.exclude_self (held-out
+    products), each query is ranked against the other gallery photos, never itself."""
     assert data.queries is not None and data.gallery is not None
     # backbone is the whole embedding model: with an embedding head, it embeds to embedding_dim.
     info = ModelInfo(config.arch, "training", config.embedding_dimension)
@@ -181,10 +182,10 @@ def validate(
         data=config.val_data or config.data,
         queries=data.queries,
         gallery=data.gallery,
-        exclude_self=False,
+        exclude_self=data.exclude_self,
         query_split=None,
         limit=None,
-        k=min(5, len(data.gallery)),
+        k=min(5, len(data.gallery) - int(data.exclude_self)),
     )
     metrics = measure(embedder, task, batch_size=config.batch_size).metrics
     return {name: metrics[name] for name in VALIDATION_METRICS if name in metrics}

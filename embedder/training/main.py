@@ -50,7 +50,13 @@ def _train(config: TrainConfig) -> Path:
     last_path, best_path = config.out / "last.pt", config.out / "best.pt"
     if last_path.exists() and not config.resume:
         raise FileExistsError(f"{last_path} exists: pass --resume to continue it, or choose another --out")
-    data = load_training_data(config.data, config.val_data, limit=config.limit_per_class, seed=config.seed)
+    data = load_training_data(
+        config.data,
+        config.val_data,
+        limit=config.limit_per_class,
+        seed=config.seed,
+        val_mode=config.val_mode,
+    )
     # From scratch too: the pretrained weights' normalisation, so the inputs look as embedding sees them.
     normalisation = plain_weights_preprocessing(config.arch)
     preprocessing = evaluation_preprocessing(config.image_size, normalisation)

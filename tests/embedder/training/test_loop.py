@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from embedder.efficientnet_lite import EfficientNetLite0
 from embedder.images import load_image
+from embedder.preprocessing import Preprocessing
 from embedder.registry import plain_weights_preprocessing
 from embedder.training.config import TrainConfig
 from embedder.training.data import load_training_data
@@ -62,6 +64,50 @@ def test_validation_scores_the_backbone_and_leaves_it_training(tiny_trees: tuple
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
     # The scores come from a copy: the backbone being trained keeps its mode and its gradients.
     assert run.backbone.training and all(p.requires_grad for p in run.backbone.parameters())
+
+
+class CentredMeanColour(nn.Module):
+    """Features a test can compute by hand: the image's mean RGB in [-0.5, 0.5], zero-padded to 512."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3))
+        self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        colour = images.mean(dim=(2, 3)) * self.std + self.mean - 0.5  # undo the normalisation
+        return nn.functional.pad(colour, (0, 509))
+
+
+def test_held_out_validation_recall_on_a_hand_made_case(tmp_path: Path) -> None:
+    # Held-out products: A two reds, B green and yellow, C one orange photo (a query with nothing
+    # to find, so left out, but in the gallery). By cosine of centred colours: each red finds the
+    # other red, green finds yellow (1/3 against -1/3 for the reds), yellow finds orange (0.97)
+    # before green (1/3). Recall@1 is 3 of 4 scored queries; a query that could find itself
+    # would make it 1.
+    photos = {
+        "train/T": [(128, 128, 128)],
+        "val/A": [(255, 0, 0), (230, 0, 0)],
+        "val/B": [(0, 255, 0), (255, 255, 0)],
+        "val/C": [(255, 200, 0)],
+    }
+    for folder, colours in photos.items():
+        (tmp_path / folder).mkdir(parents=True)
+        for index, colour in enumerate(colours):
+            Image.new("RGB", (32, 32), colour).save(tmp_path / folder / f"{index}.png")
+    config = TrainConfig(
+        "resnet18", "supervised", tmp_path / "train", Path("unused"), val_data=tmp_path / "val",
+        val_mode="held-out", image_size=32, channels_last=False,
+    )  # fmt: skip
+    data = load_training_data(config.data, config.val_data, val_mode=config.val_mode)
+    preprocessing = replace(plain_weights_preprocessing(config.arch), resize=32, crop=32)
+    metrics = validate(CentredMeanColour(preprocessing), data, preprocessing, config)
+    # 4 rankable photos per query, so the cut-offs are 1 and 4; with one right answer, MAP@R = Recall@1.
+    assert metrics == pytest.approx({"recall@1": 0.75, "map@r": 0.75})
+    seen_as_gallery = validate(
+        CentredMeanColour(preprocessing), replace(data, exclude_self=False), preprocessing, config
+    )
+    assert seen_as_gallery["recall@1"] == 1.0
 
 
 @pytest.mark.parametrize("method", ["multisimilarity", "proxyanchor"])
