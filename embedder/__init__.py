@@ -5,7 +5,7 @@ This package knows nothing of the backend; the backend depends on exactly what i
 
 from embedder.checkpoint import load_checkpoint, save_checkpoint
 from embedder.embedding import Embedder, ModelInfo
-from embedder.errors import ImageLoadError, ImageTooLargeError, ModelLoadError
+from embedder.errors import ImageLoadError, ImageTooLargeError, ModelLoadError, RegionTooSmallError
 from embedder.images import DEFAULT_MAX_PIXELS, load_image
 from embedder.preprocessing import Preprocessing
 from embedder.projection_head import ProjectionHead
@@ -20,6 +20,7 @@ __all__ = [
     "ModelLoadError",
     "Preprocessing",
     "ProjectionHead",
+    "RegionTooSmallError",
     "available_models",
     "load_checkpoint",
     "load_embedder",

@@ -9,5 +9,9 @@ class ImageTooLargeError(ImageLoadError):
     """An image has more pixels than allowed (a guard against decompression bombs)."""
 
 
+class RegionTooSmallError(ImageLoadError):
+    """The region asked for holds too few pixels of the photo to search."""
+
+
 class ModelLoadError(RuntimeError):
     """A model or its weights could not be loaded."""

@@ -29,11 +29,6 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def draft_size(preprocessing: Preprocessing) -> tuple[int, int]:
-    """The smallest decoded size that still gives the resize its full shorter side."""
-    return (preprocessing.resize, preprocessing.resize)
-
-
 def crop_pixels(image: Image.Image, preprocessing: Preprocessing) -> Pixels:
     """Resize and centre-crop as Preprocessing.to_tensor does; returns (crop, crop, 3) uint8 pixels."""
     resized = functional.resize(
@@ -50,7 +45,9 @@ def read_pixels(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Pixels:
     """Load one image file and crop it to model input pixels; raises ImageLoadError naming the file."""
-    image = load_image(path, max_pixels=max_pixels, draft=draft_size(preprocessing) if draft else None)
+    # A JPEG is drafted and other large formats are shrunk by a whole factor, down to what the
+    # resize keeps: the decode's memory follows the model's input size instead of the photo's.
+    image = load_image(path, max_pixels=max_pixels, reduce_to=preprocessing.resize if draft else None)
     return crop_pixels(image, preprocessing)
 
 

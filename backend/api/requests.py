@@ -20,6 +20,7 @@ from backend.search.service import Page
 
 __all__ = ["MAX_FORM_PARTS", "MAX_IDS", "MAX_UPLOADS"]
 from backend.wiring import Services
+from embedder.images import Region
 
 # Photos one request may upload in a field: each is decoded and embedded, seconds of work apiece.
 MAX_UPLOADS = 10
@@ -130,27 +131,6 @@ def uploaded_image(field: str = "image") -> tuple[bytes, str]:
     return found[0]
 
 
-def decode_image(data: bytes, name: str) -> Image.Image:
-    """Uploaded bytes decoded to RGB (400 if not an image, 413 if too many pixels)."""
-    return services().images.decode(data, name=name)
-
-
-# The fewest pixels a side of a searched region may have; the model sees nothing in less.
-MIN_REGION_PIXELS = 16
-
-
-def crop_region(image: Image.Image, region: tuple[float, float, float, float]) -> Image.Image:
-    """The box of the photo to search (fractions of its size), or 400 if it is too small to hold a product."""
-    left, top, right, bottom = region
-    box = (
-        round(left * image.width),
-        round(top * image.height),
-        round(right * image.width),
-        round(bottom * image.height),
-    )
-    if box[2] - box[0] < MIN_REGION_PIXELS or box[3] - box[1] < MIN_REGION_PIXELS:
-        raise InvalidRequest(
-            f"the region is smaller than {MIN_REGION_PIXELS} pixels a side of this photo",
-            details={"field": "region"},
-        )
-    return image.crop(box)
+def decode_image(data: bytes, name: str, region: Region | None = None) -> Image.Image:
+    """Uploaded bytes decoded to RGB, or a region of them (400 if not an image, 413 if too many pixels)."""
+    return services().images.decode(data, name=name, region=region)

@@ -10,7 +10,6 @@ from flask_openapi3.models.tag import Tag
 
 from backend.api import responses, schemas
 from backend.api.requests import (
-    crop_region,
     decode_image,
     facet_fields,
     form_model,
@@ -40,9 +39,7 @@ def search_by_image(form: schemas.SearchForm = None) -> Response:  # type: ignor
     require_multipart("image")  # before the form: a urlencoded body is the wrong type, not a bad filter
     parts = form_model(schemas.SearchForm, files=("image",))
     search_filter = query_filters(request.form)
-    image = decode_image(*uploaded_image("image"))
-    if parts.region is not None:
-        image = crop_region(image, parts.region)
+    image = decode_image(*uploaded_image("image"), region=parts.region)
     results = services().search.search_by_image(image, search_filter, page_of(parts))
     return _respond(results, search_filter, parts.facets)
 

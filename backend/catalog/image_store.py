@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 import time
@@ -14,10 +13,14 @@ from pathlib import Path
 from PIL import Image
 
 from backend.errors import InvalidRequest, PayloadTooLarge
-from embedder import ImageLoadError, ImageTooLargeError, load_image
+from embedder import ImageLoadError, ImageTooLargeError, RegionTooSmallError, load_image
+from embedder.images import Region, probe
 
 # How long an unreferenced image file is kept before `collect` deletes it: longer than any write.
 UNUSED_GRACE_SECONDS = 3600.0
+# Uploads are decoded down to this shorter side (or their region's): above any model's input
+# resize, so the vector barely moves, while a 6000x6000 photo costs a fraction of its full decode.
+DECODE_SIZE = 512
 EXTENSIONS = {
     "JPEG": ".jpg",
     "MPO": ".jpg",
@@ -54,10 +57,10 @@ class ImageStore:
 
     def check(self, data: bytes, *, name: str) -> StoredImage:
         """Validate the bytes as `put` does and say where they would be stored, writing nothing."""
-        image = self.decode(data, name=name)
+        self.decode(data, name=name)
         content_hash = hashlib.sha256(data).hexdigest()
-        storage_key = f"{content_hash[:2]}/{content_hash}{_extension(data)}"
-        return StoredImage(content_hash, storage_key, image.width, image.height)
+        extension, (width, height) = _header(data)
+        return StoredImage(content_hash, f"{content_hash[:2]}/{content_hash}{extension}", width, height)
 
     def write(self, data: bytes, checked: StoredImage) -> bool:
         """Store checked bytes under their key; False when the file was already there."""
@@ -100,12 +103,19 @@ class ImageStore:
         for storage_key in storage_keys:
             (self.root / storage_key).unlink(missing_ok=True)
 
-    def decode(self, data: bytes, *, name: str) -> Image.Image:
-        """Decode bytes into an RGB image, mapping failures to request errors."""
+    def decode(self, data: bytes, *, name: str, region: Region | None = None) -> Image.Image:
+        """Decode bytes into an RGB image (of a region of it), mapping failures to request errors.
+
+        The image comes reduced to about DECODE_SIZE on its (region's) shorter side.
+        """
         try:
-            return load_image(data, name=name, max_pixels=self.max_pixels)
+            return load_image(
+                data, name=name, max_pixels=self.max_pixels, reduce_to=DECODE_SIZE, region=region
+            )
         except ImageTooLargeError as error:
             raise PayloadTooLarge(str(error)) from error
+        except RegionTooSmallError as error:
+            raise InvalidRequest(str(error), details={"field": "region"}) from error
         except ImageLoadError as error:
             raise InvalidRequest(str(error)) from error
 
@@ -118,7 +128,7 @@ class ImageStore:
         return load_image(self.path(storage_key), max_pixels=self.max_pixels)
 
 
-def _extension(data: bytes) -> str:
-    # Opening is lazy: this reads the header only.
-    with Image.open(io.BytesIO(data)) as image:
-        return EXTENSIONS.get(image.format or "", ".img")
+def _header(data: bytes) -> tuple[str, tuple[int, int]]:
+    """The file extension for an image's format, and its size as shown."""
+    image_format, size = probe(data)
+    return EXTENSIONS.get(image_format, ".img"), size

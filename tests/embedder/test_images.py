@@ -2,15 +2,17 @@
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
-from embedder import DEFAULT_MAX_PIXELS, ImageLoadError, ImageTooLargeError, load_image
-from embedder.images import to_rgb
+from embedder import DEFAULT_MAX_PIXELS, ImageLoadError, ImageTooLargeError, RegionTooSmallError, load_image
+from embedder.images import probe, to_rgb
 
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
@@ -226,3 +228,113 @@ def test_an_icon_holding_a_large_png_is_not_opened() -> None:
 def test_phone_camera_formats_are_accepted() -> None:
     for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"):
         assert load_image(encode(Image.new("RGB", (8, 6), BLUE), fmt)).size == (8, 6), fmt
+
+
+def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Image:
+    """Random pixels: any misplaced or resampled pixel shows."""
+    channels = len(mode)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    return Image.fromarray(pixels, mode)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_region_is_a_box_of_the_photo_as_shown(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(noise((40, 20)), exif=exif)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))  # Pillow's reading of the tag
+    region = (0.25, 0.1, 0.75, 0.9)
+    box = (
+        round(region[0] * shown.width),
+        round(region[1] * shown.height),
+        round(region[2] * shown.width),
+        round(region[3] * shown.height),
+    )
+    loaded = load_image(data, region=region)
+    assert np.array_equal(np.asarray(loaded), np.asarray(shown.crop(box)))
+
+
+def test_a_region_under_sixteen_pixels_a_side_is_refused() -> None:
+    with pytest.raises(RegionTooSmallError, match="smaller than 16 pixels"):
+        load_image(encode(noise((100, 100))), region=(0.0, 0.0, 0.15, 1.0))
+    assert load_image(encode(noise((100, 100))), region=(0.0, 0.0, 0.16, 1.0)).size == (16, 100)
+
+
+def test_reduced_decoding_shrinks_by_a_whole_factor_as_a_full_decode_would() -> None:
+    image = noise((1300, 1100), "RGBA")
+    data = encode(image)
+    reduced = load_image(data, reduce_to=256)
+    # The largest whole factor that keeps the shorter side at least 256: 1100 // 256 = 4.
+    assert reduced.size == (325, 275)
+    # Strip by strip, transparency composited before averaging: the same pixels as compositing the
+    # whole image and then averaging.
+    assert np.array_equal(np.asarray(reduced), np.asarray(load_image(data).reduce(4)))
+
+
+def test_reduced_decoding_keeps_a_small_regions_detail() -> None:
+    data = encode(noise((2000, 2000)))
+    region = (0.5, 0.5, 0.75, 0.75)  # 500 pixels a side
+    loaded = load_image(data, reduce_to=256, region=region)
+    assert loaded.size == (500, 500)  # 500 // 256 = 1: not reduced
+    assert np.array_equal(np.asarray(loaded), np.asarray(load_image(data).crop((1000, 1000, 1500, 1500))))
+
+
+def test_a_jpeg_is_drafted_down_to_what_the_reduction_keeps() -> None:
+    data = encode(noise((3200, 2400)), "JPEG", quality=90)
+    loaded = load_image(data, reduce_to=300)
+    # libjpeg's 1/8 scale gives 400x300, whose shorter side is just the 300 asked for.
+    assert loaded.size == (400, 300)
+    assert load_image(data, reduce_to=300, region=(0.0, 0.0, 0.5, 0.5)).size == (400, 300)  # 1/4 scale
+
+
+def test_an_images_shown_size_comes_from_its_header() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert probe(encode(noise((40, 20)), "JPEG", exif=exif)) == ("JPEG", (20, 40))
+    assert probe(encode(noise((40, 20)))) == ("PNG", (40, 20))
+
+
+PEAK_SCRIPT = """
+import sys
+from pathlib import Path
+from PIL import Image, ImageOps
+from embedder.images import load_image, to_rgb
+
+data = Path(sys.argv[1]).read_bytes()
+reduce_to = int(sys.argv[2])
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to what is held now
+before = status("VmRSS")
+if reduce_to:
+    image = load_image(data, reduce_to=reduce_to)
+else:  # the whole image at once, as load_image did before it converted in strips
+    image = to_rgb(ImageOps.exif_transpose(Image.open(sys.argv[1])))
+print(status("VmHWM") - before)
+"""
+
+
+def decode_peak(path: Path, reduce_to: int) -> int:
+    """Bytes of resident memory a decode adds at its peak, measured in a fresh process (0: whole)."""
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path), str(reduce_to)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(run.stdout.split()[-1])
+
+
+def test_a_large_transparent_png_costs_little_more_than_its_pixels(tmp_path: Path) -> None:
+    # 3000x3000 RGBA: 36 MB of decoded pixels. Converting it whole made several full-size copies
+    # (the orientation copy, RGBA, the white background, the composite, RGB).
+    path = tmp_path / "large.png"
+    noise((3000, 3000), "RGBA").save(path, compress_level=1)
+    pixels = 3000 * 3000 * 4
+    full, reduced = decode_peak(path, 0), decode_peak(path, 512)
+    assert full > 3 * pixels  # converting the whole image at once, which the strips avoid
+    assert reduced < 1.5 * pixels

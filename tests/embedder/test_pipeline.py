@@ -9,7 +9,7 @@ from PIL import Image
 from torch import nn
 
 from embedder import Embedder, ImageLoadError, ModelInfo, load_image
-from embedder.pipeline import crop_pixels, draft_size, embed_batches, embed_files, normalise_batch
+from embedder.pipeline import crop_pixels, embed_batches, embed_files, normalise_batch
 from embedder.preprocessing import Preprocessing
 
 TINY = Preprocessing(resize=20, crop=16, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
@@ -74,7 +74,7 @@ def test_matches_embed_paths_on_grocery_photos(lite0: Embedder, grocery_train: P
     big = tmp_path / "big.jpg"
     with Image.open(photos[0]) as photo:
         photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.BICUBIC).save(big, quality=95)
-    assert load_image(big, draft=draft_size(lite0.preprocessing)).width == photos_width(photos[0])
+    assert load_image(big, reduce_to=lite0.preprocessing.resize).width == photos_width(photos[0])
     paths = [*photos, big]
     reference = lite0.embed_paths(paths)
     drafted = embed_files(lite0, paths, batch_size=4)
