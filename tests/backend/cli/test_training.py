@@ -90,3 +90,13 @@ def test_train_from_the_catalog_then_sync_and_search_with_the_new_model(
         assert embedder.info.dimension == 512  # ResNet-18's features, not EfficientNet-Lite0's 1280
     finally:
         services.close()
+
+
+def test_options_the_export_owns_or_an_unknown_label_field_are_usage_errors() -> None:
+    for arguments, message in (
+        (["--data", "photos/"], "sets --data, --val-data, --val-mode itself: drop --data"),
+        (["--val-mode=seen"], "drop --val-mode=seen"),
+        (["--label-field", "price"], "label field must be one of product, category, brand or attr.<name>"),
+    ):
+        result = CliRunner().invoke(main, ["train", "--from-catalog", *arguments, *TINY_RUN])
+        assert result.exit_code == 2 and message in result.output, result.output
