@@ -41,13 +41,16 @@ def get_products(session: Session, product_ids: Iterable[int]) -> dict[int, Prod
 def require_products(session: Session, product_ids: Sequence[int]) -> dict[int, Product]:
     """Products by id, raising NotFound that names every missing id."""
     products = get_products(session, product_ids)
-    missing = [product_id for product_id in product_ids if product_id not in products]
+    _raise_missing([product_id for product_id in product_ids if product_id not in products])
+    return products
+
+
+def _raise_missing(missing: list[int]) -> None:
     if missing:
         # The message names a few; details lists them all (bounded by the API's id-list limit).
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         shown = ", ".join(map(str, missing[:10])) + more
         raise NotFound(f"unknown product id(s): {shown}", details={"product_ids": missing})
-    return products
 
 
 def find_product_by_sku(session: Session, sku: str) -> Product | None:
@@ -206,6 +209,59 @@ def iter_indexed_pages(session: Session, *, page_size: int = 5000) -> Iterator[l
 def storage_keys(session: Session) -> set[str]:
     """The image-store key of every image row."""
     return set(session.scalars(select(ProductImage.storage_key).distinct()))
+
+
+def require_image_ids(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Image ids of each product in one query, raising NotFound (as `require_products`) for unknown ids."""
+    query = (
+        select(Product.id, ProductImage.id)
+        .outerjoin(ProductImage, ProductImage.product_id == Product.id)
+        .where(Product.id.in_(product_ids))
+        .order_by(Product.id, ProductImage.id)
+    )
+    grouped: dict[int, list[int]] = {}
+    for product_id, image_id in session.execute(query):
+        images = grouped.setdefault(product_id, [])
+        if image_id is not None:
+            images.append(image_id)
+    _raise_missing([product_id for product_id in product_ids if product_id not in grouped])
+    return {product_id: grouped[product_id] for product_id in product_ids}
+
+
+class ImageOwner(NamedTuple):
+    """An image's product with the fields a search filter reads (`FilterableProduct`)."""
+
+    image_id: int
+    product_id: int
+    name: str
+    category: str
+    brand: str
+    price: Decimal
+    in_stock: bool
+    attributes: dict[str, Any]
+
+
+def image_owners(session: Session, image_ids: Iterable[int]) -> dict[int, ImageOwner]:
+    """The product of each image id that still exists, by image id, in one query."""
+    ids = list(dict.fromkeys(image_ids))
+    if not ids:
+        return {}
+    query = (
+        select(
+            ProductImage.id,
+            Product.id,
+            Product.name,
+            Product.category,
+            Product.brand,
+            Product.price,
+            Product.in_stock,
+            Product.attributes,
+        )
+        .join(Product, Product.id == ProductImage.product_id)
+        .where(ProductImage.id.in_(ids))
+    )
+    # The columns are selected in the tuple's field order.
+    return {row[0]: ImageOwner._make(row) for row in session.execute(query)}
 
 
 def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[int, list[int]]:

@@ -26,6 +26,8 @@ OVERFETCH = 10
 # Deepest result a page may reach (offset + limit): grouped search has no cursor, so each
 # page re-asks for everything before it.
 MAX_WINDOW = 1000
+# Most groups asked of the index for one page when the catalog check keeps dropping hits.
+MAX_FETCH = 2 * MAX_WINDOW
 # Weight of each older item in "recently viewed": the newest counts 1, the one before 0.7, ...
 SESSION_DECAY = 0.7
 
@@ -85,13 +87,16 @@ class SearchService:
             index = live_collections.active_index(session)
         return index.model_spec if index else None
 
-    def active(self) -> tuple[str, Embedder]:
+    def active(self, session: Session | None = None) -> tuple[str, Embedder]:
         """The active collection and the model whose vectors it holds.
 
         Read from the catalog database on every request, so a model switch made by another
         process (a sync job) takes effect at once, as one consistent pair.
         """
-        with self.sessions() as session:
+        if session is None:
+            with self.sessions() as own:
+                index = live_collections.active_index(own)
+        else:
             index = live_collections.active_index(session)
         embedder = self.models.get(index.model_spec if index else None)
         collection = index.collection if index else self.store.collection_name(embedder.info.key)
@@ -100,17 +105,22 @@ class SearchService:
     def search_by_image(self, image: Image.Image, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products whose photos look most like the given image."""
         self._check_page(page)
+        # A session of its own before the embedding, so no connection is held while the model runs.
         collection, embedder = self._existing_collection()
         vector = self._embed(embedder, [image])[0]
-        return self._vector_query(collection, vector, search_filter, page)
+        with self.sessions() as session:
+            return self._vector_query(session, collection, vector, search_filter, page)
 
     def similar_products(self, product_id: int, search_filter: SearchFilter, page: Page) -> SearchResults:
         """Products that look like this one (the mean of its image vectors), excluding itself."""
         self._check_page(page)
-        self._require_products([product_id])
-        collection, _embedder = self._existing_collection()
-        query = _unit(self._product_vectors(collection, [product_id])[product_id])
-        return self._vector_query(collection, query, search_filter.excluding([product_id]), page)
+        # One session per call: each checkout of a pooled connection costs a ping round trip.
+        with self.sessions() as session:
+            images = catalog.require_image_ids(session, [product_id])
+            collection, _embedder = self._existing_collection(session)
+            vectors = self._indexed_vectors(collection, images)
+            query = _unit(np.mean(list(vectors[product_id].values()), axis=0))
+            return self._vector_query(session, collection, query, search_filter.excluding([product_id]), page)
 
     def recommend(
         self,
@@ -133,39 +143,49 @@ class SearchService:
             raise InvalidRequest(
                 f"product(s) {sorted(overlap)} are both positive and negative", details={"field": "negative"}
             )
-        self._require_products([*positive, *negative])
-        collection, embedder = self._existing_collection()
-        points = self._indexed_points(collection, [*positive, *negative])
+        with self.sessions() as session:
+            images = catalog.require_image_ids(session, [*positive, *negative])
+            collection, embedder = self._existing_collection(session)
+            points = self._indexed_vectors(collection, images)
         positives: list[int | np.ndarray] = [point for pid in positive for point in points[pid]]
         if positive_images:
             positives.extend(self._embed(embedder, list(positive_images)))
         negatives = [point for pid in negative for point in points[pid]]
         narrowed = search_filter.excluding([*positive, *negative])
-        hits = self.store.recommend_products(
-            collection,
-            positives,
-            negatives,
-            narrowed,
-            page.offset + page.limit + OVERFETCH,
-            best_score=best_score,
-            score_threshold=page.min_score,
-        )
-        return self._hydrate(hits, narrowed, page)
+
+        def fetch(limit: int) -> list[ProductHit]:
+            return self.store.recommend_products(
+                collection,
+                positives,
+                negatives,
+                narrowed,
+                limit,
+                best_score=best_score,
+                score_threshold=page.min_score,
+            )
+
+        with self.sessions() as session:
+            return self._hydrate(session, fetch, narrowed, page)
 
     def for_session(self, viewed: Sequence[int], search_filter: SearchFilter, page: Page) -> SearchResults:
         """Recommendations from recently viewed products (newest first), excluding them."""
         self._check_page(page)
         if not viewed:
             raise InvalidRequest("viewed must list at least one product id", details={"field": "viewed"})
-        self._require_products(viewed)
-        collection, _embedder = self._existing_collection()
-        vectors = self._product_vectors(collection, viewed)
-        weights = [SESSION_DECAY**age for age in range(len(viewed))]
-        weighted = np.sum(
-            [weight * _unit(vectors[pid]) for weight, pid in zip(weights, viewed, strict=True)], axis=0
-        )
-        query = _unit(weighted)
-        return self._vector_query(collection, query, search_filter.excluding(viewed), page)
+        with self.sessions() as session:
+            images = catalog.require_image_ids(session, viewed)
+            collection, _embedder = self._existing_collection(session)
+            vectors = self._indexed_vectors(collection, images)
+            weights = [SESSION_DECAY**age for age in range(len(viewed))]
+            weighted = np.sum(
+                [
+                    weight * _unit(np.mean(list(vectors[pid].values()), axis=0))
+                    for weight, pid in zip(weights, viewed, strict=True)
+                ],
+                axis=0,
+            )
+            query = _unit(weighted)
+            return self._vector_query(session, collection, query, search_filter.excluding(viewed), page)
 
     def facets(self, search_filter: SearchFilter, fields: Sequence[str]) -> dict[str, dict[str, int]]:
         """Product counts per value of each field, over the products that pass the filter."""
@@ -173,40 +193,28 @@ class SearchService:
             return catalog.count_facets(session, search_filter, fields)
 
     def _vector_query(
-        self, collection: str, vector: np.ndarray, search_filter: SearchFilter, page: Page
+        self, session: Session, collection: str, vector: np.ndarray, search_filter: SearchFilter, page: Page
     ) -> SearchResults:
-        hits = self.store.search_products(
-            collection,
-            vector,
-            search_filter,
-            page.offset + page.limit + OVERFETCH,
-            score_threshold=page.min_score,
-        )
-        return self._hydrate(hits, search_filter, page)
+        def fetch(limit: int) -> list[ProductHit]:
+            return self.store.search_products(
+                collection, vector, search_filter, limit, score_threshold=page.min_score
+            )
 
-    def _product_vectors(self, collection: str, product_ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """The mean stored vector of each product (404 if unknown, 409 if not indexed)."""
-        points = self._indexed_points(collection, product_ids)
-        stored = self.store.vectors(collection, [point for ids in points.values() for point in ids])
-        return {pid: np.mean([stored[point] for point in ids], axis=0) for pid, ids in points.items()}
+        return self._hydrate(session, fetch, search_filter, page)
 
-    def _indexed_points(self, collection: str, product_ids: Sequence[int]) -> dict[int, list[int]]:
-        """Indexed point ids of each (existing) product; a product with none is a 409."""
-        with self.sessions() as session:
-            images = catalog.image_ids_by_product(session, product_ids)
-        indexed = set(self.store.vectors(collection, [i for ids in images.values() for i in ids]))
-        points = {pid: [i for i in ids if i in indexed] for pid, ids in images.items()}
-        unindexed = [pid for pid, ids in points.items() if not ids]
+    def _indexed_vectors(
+        self, collection: str, images: dict[int, list[int]]
+    ) -> dict[int, dict[int, np.ndarray]]:
+        """The stored vector of each indexed image, by product then point id; a product with none is a 409."""
+        stored = self.store.vectors(collection, [i for ids in images.values() for i in ids])
+        vectors = {pid: {i: stored[i] for i in ids if i in stored} for pid, ids in images.items()}
+        unindexed = [pid for pid, found in vectors.items() if not found]
         if unindexed:
             raise Conflict(
                 f"product(s) {unindexed} have no indexed images yet; add images and run sync",
                 details={"product_ids": unindexed},
             )
-        return points
-
-    def _require_products(self, product_ids: Sequence[int]) -> None:
-        with self.sessions() as session:
-            catalog.require_products(session, product_ids)
+        return vectors
 
     def _embed(self, embedder: Embedder, images: list[Image.Image]) -> np.ndarray:
         started = time.perf_counter()
@@ -225,8 +233,8 @@ class SearchService:
         if page.min_score is not None and not -1.0 <= page.min_score <= 1.0:
             raise InvalidRequest("min_score must be between -1 and 1", details={"field": "min_score"})
 
-    def _existing_collection(self) -> tuple[str, Embedder]:
-        collection, embedder = self.active()
+    def _existing_collection(self, session: Session | None = None) -> tuple[str, Embedder]:
+        collection, embedder = self.active(session)
         if not self.store.has_collection(collection):
             raise Conflict(
                 "the search index is empty for this model; import a catalog and run sync",
@@ -234,25 +242,57 @@ class SearchService:
             )
         return collection, embedder
 
-    def _hydrate(self, hits: list[ProductHit], search_filter: SearchFilter, page: Page) -> SearchResults:
-        with self.sessions() as session:
-            products = catalog.get_products(session, [hit.product_id for hit in hits])
-        matches = []
-        # A total order: engines rank equal scores (identical photos) in no fixed order, so
-        # without the product id as a second key paging through a tie could repeat or skip.
-        for hit in sorted(hits, key=lambda hit: (-hit.score, hit.product_id)):
-            product = products.get(hit.product_id)
-            # The catalog is the truth: a product changed or deleted since the last sync must not
-            # slip through a filter on stale index data, nor be shown by a photo deleted since.
-            if (
-                product is not None
-                and search_filter.matches(product, product.id)
-                and any(image.id == hit.image_id for image in product.images)
-            ):
-                matches.append(ProductMatch(product, hit.score, hit.image_id))
+    def _hydrate(
+        self,
+        session: Session,
+        fetch: Callable[[int], list[ProductHit]],
+        search_filter: SearchFilter,
+        page: Page,
+    ) -> SearchResults:
+        """The page of hits the catalog still agrees with, asking the index again if too many were dropped."""
         end = page.offset + page.limit
-        next_offset = end if len(matches) > end and end < MAX_WINDOW else None
-        return SearchResults(matches[page.offset : end], page, next_offset)
+        wanted = end + OVERFETCH
+        while True:
+            hits = fetch(wanted)
+            kept = _still_matching(session, hits, search_filter)
+            # One past the page says whether there is a next page; fewer hits than asked for
+            # means the index has no more.
+            if len(kept) > end or len(hits) < wanted or wanted >= MAX_FETCH:
+                break
+            wanted = min(2 * wanted, MAX_FETCH)
+        shown = kept[page.offset : end]
+        # Whole rows (and their images) only for the products on the page.
+        products = catalog.get_products(session, [hit.product_id for hit in shown])
+        matches = [
+            ProductMatch(products[hit.product_id], hit.score, hit.image_id)
+            for hit in shown
+            if hit.product_id in products  # deleted between the two reads
+        ]
+        next_offset = end if len(kept) > end and end < MAX_WINDOW else None
+        return SearchResults(matches, page, next_offset)
+
+
+def _still_matching(
+    session: Session, hits: list[ProductHit], search_filter: SearchFilter
+) -> list[ProductHit]:
+    """The hits whose image and product still exist and still pass the filter, in a total order.
+
+    The catalog is the truth: a product changed or deleted since the last sync must not slip
+    through a filter on stale index data, nor be shown by a photo deleted since.
+    """
+    owners = catalog.image_owners(session, [hit.image_id for hit in hits])
+    kept = []
+    # A total order: engines rank equal scores (identical photos) in no fixed order, so
+    # without the product id as a second key paging through a tie could repeat or skip.
+    for hit in sorted(hits, key=lambda hit: (-hit.score, hit.product_id)):
+        owner = owners.get(hit.image_id)
+        if (
+            owner is not None
+            and owner.product_id == hit.product_id
+            and search_filter.matches(owner, hit.product_id)
+        ):
+            kept.append(hit)
+    return kept
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

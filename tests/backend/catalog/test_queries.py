@@ -75,3 +75,37 @@ def test_require_products_names_every_missing_id(services: Services) -> None:
     product_id = new_product(services)
     with services.sessions() as session, pytest.raises(NotFound, match="998, 999"):
         catalog.require_products(session, [product_id, 998, 999])
+
+
+def test_require_image_ids_lists_a_product_without_images_and_names_every_missing_id(
+    services: Services,
+) -> None:
+    with_photo, without = new_product(services), new_product(services, "SKU-2")
+    red = services.images.put(picture_bytes((200, 0, 0)), name="red.jpg")
+    with transaction(services.sessions) as session:
+        image_id = catalog.add_image(session, catalog.get_product(session, with_photo), red).id
+    with services.sessions() as session:
+        assert catalog.require_image_ids(session, [without, with_photo]) == {
+            without: [],
+            with_photo: [image_id],
+        }
+        with pytest.raises(NotFound, match="998, 999") as raised:
+            catalog.require_image_ids(session, [with_photo, 998, 999])
+    assert raised.value.details == {"product_ids": [998, 999]}
+
+
+def test_image_owners_answers_for_existing_images_only(services: Services) -> None:
+    product_id = new_product(services, in_stock=False)
+    red = services.images.put(picture_bytes((200, 0, 0)), name="red.jpg")
+    with transaction(services.sessions) as session:
+        image_id = catalog.add_image(session, catalog.get_product(session, product_id), red).id
+    with services.sessions() as session:
+        owners = catalog.image_owners(session, [image_id, image_id + 1])
+    assert list(owners) == [image_id]
+    owner = owners[image_id]
+    assert (owner.product_id, owner.category, owner.price, owner.in_stock) == (
+        product_id,
+        "Milk",
+        Decimal(2),
+        False,
+    )
