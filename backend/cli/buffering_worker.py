@@ -11,6 +11,11 @@ What a client may cost is bounded: a request must arrive within the request time
 and the connection closes), headers are at most 64 KiB (else 431), and the bytes buffered by one worker are
 at most `BUFFER_BUDGET_BYTES`; past that budget, or for a body larger than the upload limit (which
 the app refuses with 413 without reading it), the connection goes to a thread as gthread would.
+Beyond capacity a request waits for a thread, but not without end: past `MAX_WAITING_PER_THREAD`
+whole requests waiting per thread, or once one has waited `--queue-timeout` seconds, it is answered
+503 with `Retry-After` (the API's JSON error body) and the connection closes, so a client under
+overload hears so at once instead of timing out silently.
+
 A chunked body counts as complete when its buffer ends as a chunked body does; if a chunk
 happened to end so, the thread reads the rest, as under gthread.
 """
@@ -21,6 +26,7 @@ import contextlib
 import json
 import os
 import selectors
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,19 +35,28 @@ from typing import Any
 from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import ThreadWorker
 
-from backend.cli.serving import DEFAULT_REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_ENV
+from backend.cli.serving import (
+    DEFAULT_QUEUE_TIMEOUT_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    QUEUE_TIMEOUT_ENV,
+    REQUEST_TIMEOUT_ENV,
+)
 from backend.settings import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
 BUFFER_BUDGET_BYTES = 256 * 1024 * 1024
 # Slack over the upload limit for multipart boundaries and form fields.
 BODY_SLACK_BYTES = 64 * 1024
+# Whole requests that may wait per thread: with search taking 50-200 ms a thread, a full queue is a
+# wait of seconds, and what waits holds its body in memory.
+MAX_WAITING_PER_THREAD = 16
+RETRY_AFTER_S = 1
 
 
-def _error_response(status: str, code: str, message: str) -> bytes:
+def _error_response(status: str, code: str, message: str, extra_headers: str = "") -> bytes:
     """A whole HTTP response with the API's error body, for a request the app never sees."""
     body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
-    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\n{extra_headers}"
     return head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
@@ -57,6 +72,13 @@ HEADERS_TOO_LARGE_RESPONSE = _error_response(
     "431 Request Header Fields Too Large",
     "headers_too_large",
     f"the request's headers are over {MAX_HEADER_BYTES} bytes",
+)
+
+BUSY_RESPONSE = _error_response(
+    "503 Service Unavailable",
+    "overloaded",
+    "the server is at capacity; retry after the time in Retry-After",
+    f"Retry-After: {RETRY_AFTER_S}\r\n",
 )
 
 
@@ -121,13 +143,18 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.arrivals: dict[Any, Arrival] = {}
         self.buffered = 0
         self.request_timeout = float(os.environ.get(REQUEST_TIMEOUT_ENV, DEFAULT_REQUEST_TIMEOUT_S))
+        self.queue_timeout = float(os.environ.get(QUEUE_TIMEOUT_ENV, DEFAULT_QUEUE_TIMEOUT_S))
+        self.max_waiting = MAX_WAITING_PER_THREAD * self.cfg.threads
+        # Requests submitted to the thread pool and not yet taken by a thread; threads decrement it.
+        self.waiting = 0
+        self.waiting_lock = threading.Lock()
         self.body_limit = Settings.from_env().max_upload_bytes + BODY_SLACK_BYTES
         super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:
         pipelined = conn.initialized and conn.parser.unreader.buf.getvalue()
         if self.cfg.is_ssl or conn.is_http2 or pipelined:
-            super().enqueue_req(conn)
+            self._submit(conn)
             return
         conn.sock.setblocking(False)
         self.arrivals[conn] = Arrival(deadline=time.monotonic() + self.request_timeout)
@@ -155,11 +182,29 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         if ready or self.buffered > BUFFER_BUDGET_BYTES:
             self._forget(conn)
+            if self.waiting >= self.max_waiting:
+                self._refuse(conn, BUSY_RESPONSE)
+                return
             conn.vitrine_buffer = bytes(arrival.data)
             conn.data_ready = True
-            super().enqueue_req(conn)
+            self._submit(conn)
+
+    def _submit(self, conn: Any) -> None:
+        """Queue a connection for a thread, noting when, so a thread can tell how long it waited."""
+        with self.waiting_lock:
+            self.waiting += 1
+        conn.vitrine_queued_at = time.monotonic()
+        super().enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
+        with self.waiting_lock:
+            self.waiting -= 1
+        if time.monotonic() - conn.__dict__.pop("vitrine_queued_at", time.monotonic()) > self.queue_timeout:
+            # Its client has waited long enough: answering it now would only delay those behind it.
+            with contextlib.suppress(OSError):
+                conn.sock.setblocking(True)
+                conn.sock.sendall(BUSY_RESPONSE)
+            return False
         buffered = conn.__dict__.pop("vitrine_buffer", None)
         if buffered:
             conn.sock.setblocking(True)

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from backend.cli.serving import DEFAULT_REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_ENV, run_gunicorn
+from backend.cli.serving import (
+    DEFAULT_QUEUE_TIMEOUT_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    QUEUE_TIMEOUT_ENV,
+    REQUEST_TIMEOUT_ENV,
+    run_gunicorn,
+)
 from backend.errors import VitrineError
 from backend.settings import Settings
 
@@ -187,7 +193,14 @@ def similar(product_id: int, **options: Any) -> None:
     show_default=True,
     help="Seconds a client may take to send a whole request (then 408).",
 )
-def serve(bind: str, workers: int | None, threads: int, request_timeout: float) -> None:
+@click.option(
+    "--queue-timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_QUEUE_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a request may wait for a free thread (then 503 with Retry-After).",
+)
+def serve(bind: str, workers: int | None, threads: int, request_timeout: float, queue_timeout: float) -> None:
     """Serve the HTTP API with gunicorn.
 
     Each request is read whole before a thread takes it, so slow clients cannot hold the
@@ -199,6 +212,7 @@ def serve(bind: str, workers: int | None, threads: int, request_timeout: float) 
     if workers is None:
         workers = 1 if embedded else 2
     os.environ[REQUEST_TIMEOUT_ENV] = str(request_timeout)
+    os.environ[QUEUE_TIMEOUT_ENV] = str(queue_timeout)
     raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers != 1))
 
 

@@ -19,6 +19,10 @@ import click
 # the worker (buffering_worker.py) reads it from the environment.
 REQUEST_TIMEOUT_ENV = "VITRINE_REQUEST_TIMEOUT"
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
+# How long a whole request may wait for a free thread before it is answered 503 with Retry-After
+# (`vitrine serve --queue-timeout`): well under the 30-60 s after which clients give up unseen.
+QUEUE_TIMEOUT_ENV = "VITRINE_QUEUE_TIMEOUT"
+DEFAULT_QUEUE_TIMEOUT_S = 10.0
 
 # gunicorn's hooks: the workers' shared metrics folder, and the app's JSON access log on stdout.
 GUNICORN_CONFIG = "python:backend.cli.gunicorn_config"

@@ -146,6 +146,52 @@ def test_slow_clients_do_not_stall_the_server(served: str, tmp_path: Path) -> No
             client.close()
 
 
+def multipart_search(photo: bytes) -> bytes:
+    """A whole POST /search request with the photo, as raw bytes."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + photo + b"\r\n--b--\r\n"
+    )
+    head = (
+        b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    return head + body
+
+
+def test_beyond_capacity_requests_get_503_with_retry_after(
+    deployment: dict[str, str], tmp_path: Path
+) -> None:
+    """One thread and 40 searches at once: those that cannot be served soon are told so at once
+    (503, Retry-After, the API's error body) instead of waiting until their client gives up."""
+    request = multipart_search(write_query_photo(tmp_path, "CIR-GRE").read_bytes())
+    with serving(deployment, "--threads", "1", "--queue-timeout", "0.3") as base:
+        host, port = base.removeprefix("http://").split(":")
+        clients = [socket.create_connection((host, int(port)), timeout=30) for _ in range(40)]
+        try:
+            for client in clients:
+                client.sendall(request)
+            answers = []
+            for client in clients:
+                answer = b""
+                while chunk := client.recv(65536):
+                    answer += chunk
+                answers.append(answer.decode("latin-1"))
+        finally:
+            for client in clients:
+                client.close()
+        statuses = [answer.split()[1] for answer in answers]
+        assert set(statuses) <= {"200", "503"}, statuses
+        assert statuses.count("200") >= 1 and statuses.count("503") >= 1, statuses
+        for answer in answers:
+            if answer.split()[1] == "503":
+                head, _, body = answer.partition("\r\n\r\n")
+                assert "\r\nRetry-After: 1\r\n" in head
+                assert json.loads(body)["error"]["code"] == "overloaded"
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+            assert response.status == 200  # and the server is still there
+
+
 def raw_exchange(base: str, data: bytes) -> tuple[str, dict]:  # type: ignore[type-arg]
     """Send raw bytes to the server; its status line and JSON body."""
     host, port = base.removeprefix("http://").split(":")
