@@ -15,6 +15,7 @@ from embedder.embedding import Embedder, ModelInfo
 from embedder.errors import ModelLoadError
 from embedder.onnx_backend import onnx_embedder
 from embedder.preprocessing import IMAGENET, Preprocessing
+from embedder.quantization import load_int8
 
 Backend = Literal["torch", "onnx", "auto"]
 
@@ -53,6 +54,12 @@ def load_embedder(
         model = build_backbone(name, state_dict, source=str(path))
         preprocessing = plain_weights_preprocessing(name)
         info = ModelInfo(name, _file_label(path), ARCHITECTURES[name].feature_dimension)
+    elif spec.endswith(".onnx") and Path(spec).is_file():
+        # An int8 model (embedder.quantization) exists only as ONNX: it runs on ONNX Runtime whatever
+        # backend was asked for.
+        if torch_device.type != "cpu":
+            raise ModelLoadError(f"int8 models run on the CPU, not on {torch_device}")
+        return load_int8(Path(spec))
     elif Path(spec).is_file():
         checkpoint = load_checkpoint(spec)
         model, preprocessing = checkpoint.model, checkpoint.preprocessing
@@ -130,7 +137,8 @@ def _spec_error(problem: str) -> ModelLoadError:
     """Describe a bad model spec together with the forms that are accepted."""
     return ModelLoadError(
         f"{problem}. Valid model specs: a name ({', '.join(ARCHITECTURES)}), "
-        "NAME:/path/to/state_dict.pth, or the path of a Vitrine checkpoint file"
+        "NAME:/path/to/state_dict.pth, the path of a Vitrine checkpoint file, or of an int8 .onnx file "
+        "written by `vitrine quantize`"
     )
 
 

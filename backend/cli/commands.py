@@ -240,6 +240,15 @@ def evaluate(arguments: tuple[str, ...]) -> None:
 
 @main.command(context_settings=PASS_THROUGH)
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def quantize(arguments: tuple[str, ...]) -> None:
+    """Write a model's int8 variant for the CPU, calibrated on photos; see `vitrine quantize --help`."""
+    from embedder.quantization import main as quantize_main
+
+    quantize_main(list(arguments))
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train(arguments: tuple[str, ...]) -> None:
     """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`.
 
