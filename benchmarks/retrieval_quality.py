@@ -4,7 +4,9 @@ Two tasks, both with test-split shop photos as queries (never seen in training):
 (a) catalog: find the product's one catalog ("iconic") image among the 81;
 (b) shop: find shop photos of the same product in the train split.
 Prints Recall@1/5/10 and mAP for each model side by side with the first (the baseline,
-EfficientNet-Lite0 off the shelf) and the difference.
+EfficientNet-Lite0 off the shelf) and the difference, and the embedding time per image (decode
+included; the same machine and load for every model of one run).
+With --flip, every model is also measured with test-time flip averaging (row "<model> +flip").
 
 Run: .venv/bin/python benchmarks/retrieval_quality.py --model efficientnet_lite0 \
         --model var/train/lite0-supervised/best.pt ... [--limit 810] [--out var/quality]
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="class-stratified subset of test queries")
     parser.add_argument("--out", type=Path, default=Path("var/quality"))
     parser.add_argument("--task", action="append", choices=("catalog", "shop"), help="default: both")
+    parser.add_argument("--flip", action="store_true", help="also measure each model with flip averaging")
     arguments = parser.parse_args()
     arguments.task = arguments.task or ["catalog", "shop"]
     print(
@@ -37,29 +40,33 @@ def main() -> None:
         + (f", {arguments.limit} stratified" if arguments.limit else "")
     )
     rows: dict[str, dict[str, dict[str, float]]] = {}
+    variants = [
+        (spec, flip) for spec in arguments.model for flip in ((False, True) if arguments.flip else (False,))
+    ]
     # Task by task, so the cheap catalog task is complete for every model first.
     for task in arguments.task:
-        for spec in arguments.model:
-            out = (
-                arguments.out / Path(spec).parent.name / task if "/" in spec else arguments.out / spec / task
+        for spec, flip in variants:
+            name = spec + (" +flip" if flip else "")
+            folder = Path(spec).parent.name if "/" in spec else spec
+            out = arguments.out / (folder + ("-flip" if flip else "")) / task
+            report = evaluate(
+                spec, arguments.data, task, out, limit=arguments.limit, batch_size=16, flip=flip
             )
-            report = evaluate(spec, arguments.data, task, out, limit=arguments.limit, batch_size=16)
-            rows.setdefault(spec, {})[task] = report["metrics"]
-            print(
-                json.dumps(
-                    {"model": spec, "task": task, "seconds": round(report["seconds"], 1), **report["metrics"]}
-                )
-            )
+            images = report["queries"] + report["gallery"]
+            ms_per_image = 1000 * report["embedding_seconds"] / images
+            rows.setdefault(name, {})[task] = {**report["metrics"], "ms/image": ms_per_image}
+            summary = {"model": name, "task": task, "seconds": round(report["seconds"], 1)}
+            print(json.dumps({**summary, "ms/image": round(ms_per_image, 1), **report["metrics"]}))
     baseline = arguments.model[0]
     for task in arguments.task:
-        print(f"\n{task}: " + "  ".join(f"{column:>18}" for column in COLUMNS))
+        print(f"\n{task}: " + "  ".join(f"{column:>18}" for column in COLUMNS) + "   ms/image")
         for spec, results in rows.items():
             cells = []
             for column in COLUMNS:
                 value = results[task][column]
                 delta = value - rows[baseline][task][column]
                 cells.append(f"{value:>8.3f}" + (f" ({delta:+.3f})" if spec != baseline else " " * 9))
-            print(f"{spec[-40:]:>40}  " + "  ".join(cells))
+            print(f"{spec[-40:]:>40}  " + "  ".join(cells) + f"   {results[task]['ms/image']:8.1f}")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ class Embedder:
         *,
         device: str | torch.device = "cpu",
         channels_last: bool = True,
+        flip_average: bool = False,
     ) -> None:
         self.info = info
+        # Test-time augmentation: each image's vector is the mean of its own and its mirror image's.
+        # Twice the model's work; docs/quality.md measures what it gives (evaluate --flip).
+        self.flip_average = flip_average
         self.preprocessing = preprocessing
         self.device = torch.device(device)
         # Channels-last lets oneDNN run convolutions without reordering; a backbone that runs outside
@@ -82,6 +86,9 @@ class Embedder:
         with torch.inference_mode():
             batch = batch.to(self.device, dtype=torch.float32, memory_format=self.memory_format)
             features = functional.normalize(self._model(batch).float(), dim=1)
+            if self.flip_average:
+                mirrored = functional.normalize(self._model(batch.flip(-1)).float(), dim=1)
+                features = functional.normalize(features + mirrored, dim=1)
             vectors: npt.NDArray[np.float32] = features.cpu().numpy()
         return vectors
 

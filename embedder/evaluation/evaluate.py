@@ -69,12 +69,14 @@ def evaluate(
     device: str = "cpu",
     batch_size: int = 32,
     progress: bool = False,
+    flip: bool = False,
 ) -> EvaluationReport:
     """Load a model by spec, evaluate it on the task, and write metrics.json and contact_sheet.png to out."""
     started = time.perf_counter()
     # Build the task first so that a bad data folder or k fails before the model loads.
     retrieval_task = build_task(data, task, queries=queries, limit=limit, k=k)
     embedder = load_embedder(model_spec, device=device)
+    embedder.flip_average = flip
     return run_task(embedder, retrieval_task, out, batch_size=batch_size, progress=progress, started=started)
 
 
@@ -206,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate a class-stratified subset of this many queries")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--flip", action="store_true", help="average each image's vector with its mirror image's (test time)"
+    )
     arguments = parser.parse_args(argv)
     try:
         report = evaluate(
@@ -218,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit=arguments.limit,
             device=arguments.device,
             batch_size=arguments.batch_size,
+            flip=arguments.flip,
             progress=True,  # a bar on a terminal, a line every 15 s in a log
         )
     except (ValueError, ModelLoadError) as error:

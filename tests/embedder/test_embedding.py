@@ -93,3 +93,19 @@ def test_model_runs_in_eval_mode() -> None:
     images = pictures(2)
     # Dropout in training mode would make repeated calls differ.
     assert np.array_equal(embedder.embed(images), embedder.embed(images))
+
+
+def test_flip_averaging_gives_a_photo_and_its_mirror_image_one_vector() -> None:
+    plain, flipping = tiny_embedder(), tiny_embedder()
+    flipping.flip_average = True
+    # Square pictures: the centre crop of a mirror image is then the mirror image of the centre crop.
+    images = [image.crop((0, 0, 24, 24)) for image in pictures(3)]
+    mirrored = [image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for image in images]
+    averaged = flipping.embed(images)
+    assert np.allclose(averaged, flipping.embed(mirrored), atol=1e-6)
+    assert np.allclose(np.linalg.norm(averaged, axis=1), 1.0, atol=1e-6)
+    assert not np.allclose(
+        plain.embed(images), plain.embed(mirrored), atol=1e-3
+    )  # the model alone tells them apart
+    expected = plain.embed(images) + plain.embed(mirrored)
+    assert np.allclose(averaged, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
