@@ -43,7 +43,7 @@ def load_embedder(
     backend: Backend = "torch",
 ) -> Embedder:
     """Load a model by name, "name:/path/to/state_dict.pth", or Vitrine checkpoint path, on a backend."""
-    torch_device = _parse_device(device)
+    torch_device = resolve_device(device)
     name, separator, file_name = spec.partition(":")
     if spec in ARCHITECTURES:
         model, preprocessing, weights = _load_pretrained(spec, allow_download=allow_download)
@@ -166,8 +166,10 @@ def _file_label(path: Path) -> str:
         return "file:" + hashlib.file_digest(file, "sha256").hexdigest()[:12]
 
 
-def _parse_device(device: str) -> torch.device:
-    """Check that a device string names a device that is there."""
+def resolve_device(device: str) -> torch.device:
+    """The device a string names, checked to be there; "auto" is CUDA where a GPU is, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         torch_device = torch.device(device)
     except RuntimeError as error:

@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for metrics.json and contact_sheet.png")
     parser.add_argument("--k", type=int, default=10, help="largest rank cut-off reported (10)")
     parser.add_argument("--limit", type=int, help="evaluate a class-stratified subset of this many queries")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto: a CUDA GPU where there is one, else the CPU")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--flip", action="store_true", help="average each image's vector with its mirror image's (test time)"

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from embedder import ModelLoadError, available_models, load_embedder
+from embedder.registry import resolve_device
 
 
 def test_available_models() -> None:
@@ -42,3 +44,19 @@ def test_invalid_device() -> None:
 def test_cuda_without_cuda() -> None:
     with pytest.raises(ModelLoadError, match="CUDA is not available"):
         load_embedder(device="cuda")
+
+
+def test_auto_device_is_the_gpu_where_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert load_embedder("efficientnet_lite0", device="auto").device == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU, which CI's machines never have")
+def test_the_gpu_with_mixed_precision_gives_the_cpus_vectors() -> None:
+    images = [Image.new("RGB", (300, 240), colour) for colour in ("red", "navy", "olive")]
+    gpu, cpu = load_embedder(device="cuda"), load_embedder(device="cpu")
+    assert gpu.device.type == "cuda"
+    on_gpu, on_cpu = gpu.embed(images), cpu.embed(images)
+    assert (on_gpu * on_cpu).sum(axis=1).min() > 0.999
