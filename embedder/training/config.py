@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int | None = None  # None: one per CPU core
+    device: str = "auto"  # auto: a CUDA GPU where there is one (bfloat16 autocast), else the CPU
     weights: Path | None = None  # a state dict file or Vitrine checkpoint to start from
     from_scratch: bool = False
     freeze_stages: int = 0
@@ -156,6 +157,9 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     parser.add_argument("--workers", type=int, default=1, help="DataLoader processes decoding images")
     parser.add_argument(
         "--threads", type=int, help="torch threads (default: one per core; 1 is faster on a busy machine)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (a CUDA GPU where there is one, else the CPU), cpu or cuda[:N]"
     )
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--weights", type=Path, help="state dict or Vitrine checkpoint to start from")

@@ -17,6 +17,7 @@ from embedder.evaluation.evaluate import measure
 from embedder.evaluation.tasks import RetrievalTask
 from embedder.preprocessing import Preprocessing
 from embedder.progress import progress_bar
+from embedder.registry import resolve_device
 from embedder.training.config import METRIC_METHODS, TrainConfig
 from embedder.training.data import TrainingData
 from embedder.training.losses import training_loss
@@ -30,7 +31,7 @@ from embedder.training.model import (
 
 TRAINING_STATE_FORMAT = "vitrine-training-state"
 # Settings that may change when a run is resumed; any other difference is refused.
-RESUMABLE_CHANGES = {"epochs", "patience", "workers", "threads", "resume"}
+RESUMABLE_CHANGES = {"epochs", "patience", "workers", "threads", "resume", "device"}
 VALIDATION_METRICS = ("recall@1", "recall@5", "map@r")
 
 
@@ -74,6 +75,8 @@ class TrainingRun:
         head = training_head(config, class_count)
         loss = training_loss(config, class_count)
         frozen = freeze_stages(backbone, config.freeze_stages)
+        device = resolve_device(config.device)
+        backbone, embedding, head, loss = (module.to(device) for module in (backbone, embedding, head, loss))
         if config.channels_last:
             backbone = backbone.to(memory_format=torch.channels_last)
         groups: list[dict[str, Any]] = [
@@ -144,17 +147,21 @@ def train_one_epoch(
     run.set_training_mode()
     layout = memory_format(config)
     total, batches = 0.0, 0
+    device = device_of(run.backbone)
     bar = progress_bar(loader, desc=description, unit="batch")
     for batch in bar:
-        if config.method == "supervised" or config.method in METRIC_METHODS:
-            images, labels = batch
-            loss = loss_function(head(embed(images.to(memory_format=layout))), labels)
-        else:
-            view_a, view_b, labels = batch
-            # One forward pass over both views, so BatchNorm normalises them together.
-            both = torch.cat([view_a, view_b]).to(memory_format=layout)
-            z_a, z_b = head(embed(both)).chunk(2)
-            loss = loss_function(z_a, z_b, labels if config.method == "supcon" else None)
+        batch = [part.to(device, non_blocking=True) for part in batch]
+        # On a GPU, mixed precision: bfloat16 needs no loss scaling, as its range is float32's.
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            if config.method == "supervised" or config.method in METRIC_METHODS:
+                images, labels = batch
+                loss = loss_function(head(embed(images.to(memory_format=layout))).float(), labels)
+            else:
+                view_a, view_b, labels = batch
+                # One forward pass over both views, so BatchNorm normalises them together.
+                both = torch.cat([view_a, view_b]).to(memory_format=layout)
+                z_a, z_b = head(embed(both)).float().chunk(2)
+                loss = loss_function(z_a, z_b, labels if config.method == "supcon" else None)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -176,7 +183,10 @@ def validate(
     # backbone is the whole embedding model: with an embedding head, it embeds to embedding_dim.
     info = ModelInfo(config.arch, "training", config.embedding_dimension)
     # A copy, as an Embedder turns its model's gradients off and this backbone trains on.
-    embedder = Embedder(copy.deepcopy(backbone), preprocessing, info, channels_last=config.channels_last)
+    device = device_of(backbone)
+    embedder = Embedder(
+        copy.deepcopy(backbone), preprocessing, info, device=device, channels_last=config.channels_last
+    )
     task = RetrievalTask(
         name="validation",
         data=config.val_data or config.data,
@@ -189,6 +199,12 @@ def validate(
     )
     metrics = measure(embedder, task, batch_size=config.batch_size).metrics
     return {name: metrics[name] for name in VALIDATION_METRICS if name in metrics}
+
+
+def device_of(module: nn.Module) -> torch.device:
+    """Where a module's weights are (the CPU for one without any)."""
+    tensor = next(iter([*module.parameters(), *module.buffers()]), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def best_entry(history: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -138,3 +138,28 @@ def test_metric_learning_steps_reduce_the_loss(tiny_trees: tuple[Path, Path], me
     assert steps(1) < 0.8 * before
     if method == "proxyanchor":
         assert not torch.equal(run.loss.proxies.detach(), start)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU, which CI's machines never have")
+def test_training_on_the_gpu_with_mixed_precision_follows_the_cpu(tiny_trees: tuple[Path, Path]) -> None:
+    losses = {}
+    for device in ("cpu", "cuda"):
+        config = tiny_config(tiny_trees, Path("unused"), method="supervised", lr=1e-3, device=device)
+        run = TrainingRun.start(config, len(PRODUCTS), steps_per_epoch=4)
+        assert next(run.backbone.parameters()).device.type == device
+        data = load_training_data(config.data)
+        preprocessing = replace(plain_weights_preprocessing(config.arch), resize=36, crop=32)
+        images = torch.stack([preprocessing.to_tensor(load_image(path)) for path in data.train.paths])
+        batch = (images, torch.tensor(data.train.labels))
+        losses[device] = [train_one_epoch(run, [batch], nn.CrossEntropyLoss(), "test") for _ in range(4)]
+    # bfloat16 moves each step a little; the curves stay together and both fall.
+    assert losses["cuda"] == pytest.approx(losses["cpu"], rel=0.05)
+    assert losses["cuda"][-1] < losses["cuda"][0]
+
+
+def test_the_run_lives_on_the_configured_device(tiny_trees: tuple[Path, Path]) -> None:
+    config = tiny_config(tiny_trees, Path("unused"), method="supervised", device="auto")
+    run = TrainingRun.start(config, len(PRODUCTS), steps_per_epoch=1)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert {parameter.device.type for parameter in run.backbone.parameters()} == {expected}
+    assert {parameter.device.type for parameter in run.head.parameters()} == {expected}
