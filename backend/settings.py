@@ -52,6 +52,9 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_results: int = 100
     embed_batch_size: int = 32
+    # Connections one process may hold to a database server: each request thread holds one for a
+    # whole search, so `vitrine serve` raises this to its thread count and a few more.
+    database_connections: int = 10
     # The only folder whose checkpoints a request may name (POST /admin/sync); default <data dir>/models.
     models_dir: Path | None = None
     # Set by `vitrine serve` for its workers: the socket of the process that owns the embedded
@@ -121,6 +124,13 @@ class Settings:
             admin_token=env.get("VITRINE_ADMIN_TOKEN") or None,
             store_address=env.get("VITRINE_STORE_ADDRESS") or None,
             store_authkey=env.get("VITRINE_STORE_AUTHKEY") or None,
+            database_connections=max(
+                1,
+                _parse_int(
+                    "VITRINE_DATABASE_CONNECTIONS",
+                    env.get("VITRINE_DATABASE_CONNECTIONS", str(defaults.database_connections)),
+                ),
+            ),
             max_upload_bytes=_parse_int(
                 "VITRINE_MAX_UPLOAD_BYTES",
                 env.get("VITRINE_MAX_UPLOAD_BYTES", str(defaults.max_upload_bytes)),

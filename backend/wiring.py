@@ -45,7 +45,7 @@ def build_services(
     settings: Settings, *, store: VectorIndex | None = None, models: ModelProvider | None = None
 ) -> Services:
     """Build the services; store and models may be passed in to share them (tests)."""
-    engine = create_database_engine(settings.database_url)
+    engine = create_database_engine(settings.database_url, connections=settings.database_connections)
     sessions = create_session_factory(engine)
     vector_store = store or open_store(settings)
     model_provider = models or ModelProvider(

@@ -24,8 +24,11 @@ from backend.json_values import decode_json
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def create_database_engine(url: str) -> Engine:
-    """Create an engine for the URL; SQLite files get foreign keys, WAL and real transactions."""
+def create_database_engine(url: str, *, connections: int = 10) -> Engine:
+    """Create an engine for the URL; SQLite files get foreign keys, WAL and real transactions.
+
+    A server's pool keeps half the connections open and opens the rest under load.
+    """
     if ensure_sqlite_folder(url):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, json_deserializer=decode_json
@@ -33,7 +36,11 @@ def create_database_engine(url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=decode_json)
+    kept = max(1, connections // 2)
+    overflow = connections - kept
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=kept, max_overflow=overflow, json_deserializer=decode_json
+    )
 
 
 def ensure_sqlite_folder(url: str) -> bool:

@@ -213,6 +213,8 @@ def serve(bind: str, workers: int | None, threads: int, request_timeout: float, 
         workers = 1 if embedded else 2
     os.environ[REQUEST_TIMEOUT_ENV] = str(request_timeout)
     os.environ[QUEUE_TIMEOUT_ENV] = str(queue_timeout)
+    # A connection per thread, and some for the sync's thread and the health check.
+    os.environ.setdefault("VITRINE_DATABASE_CONNECTIONS", str(max(10, threads + 4)))
     raise SystemExit(run_gunicorn(bind, workers, threads, store_process=embedded and workers != 1))
 
 

@@ -63,3 +63,9 @@ def test_the_inference_backend_setting_reaches_the_loaded_model(tmp_path: Path) 
         assert not isinstance(services.models.get().model, OnnxBackbone)
     finally:
         services.close()
+
+
+def test_database_connections_come_from_the_environment() -> None:
+    assert Settings.from_env({}).database_connections == 10
+    assert Settings.from_env({"VITRINE_DATABASE_CONNECTIONS": "20"}).database_connections == 20
+    assert Settings.from_env({"VITRINE_DATABASE_CONNECTIONS": "0"}).database_connections == 1
