@@ -71,11 +71,8 @@ def load_image(
                     )
                 # A JPEG's EXIF is in its header; other formats may keep it after the pixels.
                 orientation = _orientation(image) if image.format == "JPEG" else 1
+                _check_region(region, orientation, image.size)
                 box = _box(region, orientation, image.size)
-                if region is not None and min(box[2] - box[0], box[3] - box[1]) < MIN_REGION_PIXELS:
-                    raise RegionTooSmallError(
-                        f"the region is smaller than {MIN_REGION_PIXELS} pixels a side of this photo"
-                    )
                 if draft is None and reduce_to is not None and image.format == "JPEG":
                     draft = _draft_size(image.size, box, reduce_to)
                 if draft is not None:
@@ -83,7 +80,9 @@ def load_image(
                     # smallest still at least (w, h), in the DCT, instead of decoding every pixel.
                     image.draft(None, draft)
                 image.load()
+                # Other formats' orientation is known only now: check the region as it is shown.
                 orientation = _orientation(image)
+                _check_region(region, orientation, (width, height))
                 box = _box(region, orientation, image.size)
                 shorter = min(box[2] - box[0], box[3] - box[1])
                 factor = max(1, shorter // reduce_to) if reduce_to else 1
@@ -107,8 +106,22 @@ def probe(source: ImageSource) -> tuple[str, tuple[int, int]]:
     opened = io.BytesIO(source) if isinstance(source, bytes) else source
     with Image.open(opened, formats=ACCEPTED_FORMATS) as image:
         width, height = image.size
-        turned = _orientation(image) in (5, 6, 7, 8)
+        # Pillow's PNG reader decodes the whole image to look for an eXIf chunk after the pixels;
+        # the header's chunk (where writers put it) is read without decoding anything.
+        header_only = image.format == "PNG" and "exif" not in image.info
+        turned = not header_only and _orientation(image) in (5, 6, 7, 8)
         return image.format or "", (height, width) if turned else (width, height)
+
+
+def _check_region(region: Region | None, orientation: int, size: tuple[int, int]) -> None:
+    """Refuse a region whose box in the full-size image is under MIN_REGION_PIXELS a side."""
+    if region is None:
+        return
+    box = _box(region, orientation, size)
+    if min(box[2] - box[0], box[3] - box[1]) < MIN_REGION_PIXELS:
+        raise RegionTooSmallError(
+            f"the region is smaller than {MIN_REGION_PIXELS} pixels a side of this photo"
+        )
 
 
 def _reduced_rgb(image: Image.Image, box: Box, factor: int) -> Image.Image:
@@ -121,9 +134,11 @@ def _reduced_rgb(image: Image.Image, box: Box, factor: int) -> Image.Image:
     left, top, right, bottom = box
     out = Image.new("RGB", (-(-(right - left) // factor), -(-(bottom - top) // factor)))
     rows = max(factor, STRIP_PIXELS // max(1, right - left) // factor * factor)
+    # A high bit depth image is scaled by its whole range, not each strip's: strips stay alike.
+    peak = _peak(image) if image.mode in _HIGH_BIT_MODES else None
     for y in range(top, bottom, rows):
         try:
-            strip = to_rgb(image.crop((left, y, right, min(y + rows, bottom))))
+            strip = to_rgb(image.crop((left, y, right, min(y + rows, bottom))), peak=peak)
         except ValueError as error:
             raise ImageLoadError(str(error)) from error
         out.paste(strip.reduce(factor) if factor > 1 else strip, (0, (y - top) // factor))
@@ -190,12 +205,19 @@ def _orient(image: Image.Image, orientation: int) -> Image.Image:
     return image if method is None else image.transpose(method)
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert an image of any Pillow mode to RGB, compositing transparency onto white."""
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def to_rgb(image: Image.Image, *, peak: float | None = None) -> Image.Image:
+    """Convert an image of any Pillow mode to RGB, compositing transparency onto white.
+
+    peak: for a part of a high bit depth image, the largest value of the whole image (its range
+    decides how values map onto 0..255); by default the image's own.
+    """
     if image.mode == "RGB" and "transparency" not in image.info:
         return image
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return Image.fromarray(_scale_to_bytes(image)).convert("RGB")
+    if image.mode in _HIGH_BIT_MODES:
+        return Image.fromarray(_scale_to_bytes(image, peak)).convert("RGB")
     if image.mode in ("P", "PA", "RGBA", "RGBa", "LA", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -206,15 +228,31 @@ def to_rgb(image: Image.Image) -> Image.Image:
         raise ValueError(f"cannot convert image mode {image.mode} to RGB") from error
 
 
-def _scale_to_bytes(image: Image.Image) -> np.ndarray:
-    """Map a high bit depth grayscale image onto 0..255."""
+def _peak(image: Image.Image) -> float:
+    """The largest value of a high bit depth image (NaN ignored), read a strip at a time."""
+    rows = max(1, STRIP_PIXELS // max(1, image.width))
+    strips = (
+        image.crop((0, y, image.width, min(y + rows, image.height))) for y in range(0, image.height, rows)
+    )
+    return max((_array_peak(np.asarray(strip, dtype=np.float64)) for strip in strips), default=-math.inf)
+
+
+def _array_peak(pixels: np.ndarray) -> float:
+    finite_or_inf = pixels[~np.isnan(pixels)]
+    return float(finite_or_inf.max()) if finite_or_inf.size else -math.inf
+
+
+def _scale_to_bytes(image: Image.Image, peak: float | None = None) -> np.ndarray:
+    """Map a high bit depth grayscale image onto 0..255 (peak: see to_rgb)."""
     pixels = np.asarray(image, dtype=np.float64)
+    if peak is None:
+        peak = _array_peak(pixels)
     if image.mode.startswith("I;16"):
         pixels = pixels / 257.0
-    elif image.mode == "F" and pixels.size and np.nanmax(pixels) <= 1.0:
+    elif image.mode == "F" and pixels.size and peak <= 1.0:
         # Float images are usually either 0..1 intensities or already in 0..255.
         pixels = pixels * 255.0
-    elif image.mode == "I" and pixels.size and pixels.max() > 255:
+    elif image.mode == "I" and peak > 255:
         # 16-bit PNGs open as mode I; assume the 16-bit range rather than clipping to white.
         pixels = pixels / 257.0
     return np.clip(np.nan_to_num(pixels), 0, 255).round().astype(np.uint8)

@@ -241,7 +241,8 @@ def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Imag
 def test_a_region_is_a_box_of_the_photo_as_shown(orientation: int) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(noise((40, 20)), exif=exif)
+    # 80x40, so the region is at least 16 pixels a side however the photo is turned.
+    data = encode(noise((80, 40)), exif=exif)
     shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))  # Pillow's reading of the tag
     region = (0.25, 0.1, 0.75, 0.9)
     box = (
@@ -338,3 +339,48 @@ def test_a_large_transparent_png_costs_little_more_than_its_pixels(tmp_path: Pat
     full, reduced = decode_peak(path, 0), decode_peak(path, 512)
     assert full > 3 * pixels  # converting the whole image at once, which the strips avoid
     assert reduced < 1.5 * pixels
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_a_region_too_small_once_turned_is_refused_whatever_the_format(fmt: str) -> None:
+    # 400x20 stored, shown 20x400 (orientation 6). The region is 16 pixels wide in the stored image
+    # but under one pixel high in what it shows; a box of no pixels once made the model divide by zero.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    options: dict[str, object] = {"exif": exif, **({"lossless": True} if fmt == "WEBP" else {})}
+    data = encode(noise((400, 20)), fmt, **options)
+    with pytest.raises(RegionTooSmallError):
+        load_image(data, region=(0.03, 0.0, 0.07, 1.0), reduce_to=512)
+
+
+@pytest.mark.parametrize(
+    ("mode", "low", "high"), [("I", 200, 60000), ("F", 0.5, 100.0)], ids=["32-bit integer", "float"]
+)
+def test_a_high_bit_depth_image_is_scaled_by_its_whole_range_not_each_strips(
+    mode: str, low: float, high: float
+) -> None:
+    # The top half in one range, the bottom in another: converting strip by strip must map both
+    # halves as converting the whole image does.
+    pixels = np.full((1100, 1300), low, dtype=np.int32 if mode == "I" else np.float32)
+    pixels[550:] = high
+    data = encode(Image.fromarray(pixels, mode), "TIFF")
+    reduced = load_image(data, reduce_to=256)
+    whole = to_rgb(Image.open(io.BytesIO(data))).reduce(4)
+    assert np.array_equal(np.asarray(reduced), np.asarray(whole))
+
+
+def test_probing_a_png_reads_its_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A catalog upload is probed after its reduced decode; decoding it whole again would cost the
+    # memory the reduced decode saves.
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    plain, turned = encode(noise((40, 20))), encode(noise((40, 20)), exif=exif)
+
+    def no_decode(self: Image.Image) -> None:
+        raise AssertionError("probe decoded the pixels")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
+    assert probe(plain) == ("PNG", (40, 20))
+    assert probe(turned) == ("PNG", (20, 40))
