@@ -69,6 +69,12 @@ class OnnxBackbone(nn.Module):
             raise ModelLoadError(f"cannot load ONNX model {path}: {error}") from error
         self._input = self._session.get_inputs()[0].name
 
+    @property
+    def output_dimension(self) -> int | None:
+        """The feature size the graph declares, or None where it leaves it open."""
+        shape = self._session.get_outputs()[0].shape
+        return shape[-1] if shape and isinstance(shape[-1], int) else None
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Run the exported backbone on a float32 batch."""
         pixels = np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)

@@ -126,12 +126,19 @@ def load_int8(path: Path, *, threads: int | None = None) -> Embedder:
         meta = json.loads(values[METADATA_KEY])
         preprocessing = Preprocessing.from_dict(meta["preprocessing"])
         architecture, dimension = str(meta["architecture"]), int(meta["dimension"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        # RecursionError: JSON nested past Python's limit.
         raise ModelLoadError(f"{path} has unreadable Vitrine metadata: {error}") from error
+    backbone = OnnxBackbone(path, threads=threads)
+    produced = backbone.output_dimension
+    if dimension < 1 or produced not in (None, dimension):
+        # The collection is made of the size the metadata says; vectors of another size would
+        # fail every upsert of the sync.
+        raise ModelLoadError(f"{path}: its metadata says {dimension}-d vectors, the model gives {produced}")
     with path.open("rb") as file:
         label = "int8:" + hashlib.file_digest(file, "sha256").hexdigest()[:12]
     return Embedder(
-        OnnxBackbone(path, threads=threads),
+        backbone,
         preprocessing,
         ModelInfo(architecture, label, dimension),
         channels_last=False,

@@ -76,3 +76,48 @@ def test_the_command_refuses_bad_arguments(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit) as exited:
         main(["--photos", str(tmp_path), "--out", str(tmp_path / "model.onnx")])
     assert exited.value.code == 1 and "no photos" in capsys.readouterr().err
+
+
+def tiny_onnx(path: Path, meta: str, features: int = 3) -> Path:
+    """A hand-made ONNX graph, (N, 3, 4, 4) -> (N, features), carrying the given metadata text."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"]),
+            helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["features"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", features])],
+        [
+            helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("ends", TensorProto.INT64, [1], [features]),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def tiny_meta(dimension: int) -> str:
+    preprocessing = {"resize": 4, "crop": 4, "mean": [0, 0, 0], "std": [1, 1, 1]}
+    return json.dumps({"architecture": "resnet18", "dimension": dimension, "preprocessing": preprocessing})
+
+
+def test_metadata_nested_past_the_recursion_limit_is_a_load_error(tmp_path: Path) -> None:
+    # A model a request may name (POST /admin/sync): an uncaught RecursionError answered 500.
+    path = tiny_onnx(tmp_path / "deep.onnx", "[" * 100_000)
+    with pytest.raises(ModelLoadError, match="unreadable Vitrine metadata"):
+        load_embedder(str(path))
+
+
+def test_a_dimension_the_model_does_not_produce_is_a_load_error(tmp_path: Path) -> None:
+    assert load_embedder(str(tiny_onnx(tmp_path / "right.onnx", tiny_meta(3)))).info.dimension == 3
+    with pytest.raises(ModelLoadError, match="says 1280-d vectors, the model gives 3"):
+        load_embedder(str(tiny_onnx(tmp_path / "wrong.onnx", tiny_meta(1280))))
