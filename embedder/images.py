@@ -114,14 +114,18 @@ def probe(source: ImageSource) -> tuple[str, tuple[int, int]]:
 
 
 def _check_region(region: Region | None, orientation: int, size: tuple[int, int]) -> None:
-    """Refuse a region whose box in the full-size image is under MIN_REGION_PIXELS a side."""
+    """Refuse a region whose box in the full-size image is under MIN_REGION_PIXELS a side or too thin."""
     if region is None:
         return
     box = _box(region, orientation, size)
-    if min(box[2] - box[0], box[3] - box[1]) < MIN_REGION_PIXELS:
+    sides = (box[2] - box[0], box[3] - box[1])
+    if min(sides) < MIN_REGION_PIXELS:
         raise RegionTooSmallError(
             f"the region is smaller than {MIN_REGION_PIXELS} pixels a side of this photo"
         )
+    if max(sides) > MAX_ASPECT_RATIO * min(sides):
+        # As for a whole photo: the model's resize would blow a thin strip up to gigabytes.
+        raise RegionTooSmallError(f"the region is more elongated than {MAX_ASPECT_RATIO}:1")
 
 
 def _reduced_rgb(image: Image.Image, box: Box, factor: int) -> Image.Image:

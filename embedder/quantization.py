@@ -41,6 +41,8 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 # Enough photos for stable activation ranges (MinMax calibration); more only costs time.
 DEFAULT_CALIBRATION_PHOTOS = 64
 _CALIBRATION_BATCH = 8
+# No model of ours resizes past this; a file that says more would make every embedding costly.
+MAX_RESIZE = 1024
 
 
 def calibration_photos(folder: Path, count: int) -> list[Path]:
@@ -129,6 +131,10 @@ def load_int8(path: Path, *, threads: int | None = None) -> Embedder:
     except (ValueError, KeyError, TypeError, RecursionError) as error:
         # RecursionError: JSON nested past Python's limit.
         raise ModelLoadError(f"{path} has unreadable Vitrine metadata: {error}") from error
+    if preprocessing.resize > MAX_RESIZE:
+        raise ModelLoadError(
+            f"{path}: its metadata resizes images to {preprocessing.resize} pixels (> {MAX_RESIZE})"
+        )
     backbone = OnnxBackbone(path, threads=threads)
     produced = backbone.output_dimension
     if dimension < 1 or produced not in (None, dimension):

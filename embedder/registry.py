@@ -55,9 +55,9 @@ def load_embedder(
         preprocessing = plain_weights_preprocessing(name)
         info = ModelInfo(name, _file_label(path), ARCHITECTURES[name].feature_dimension)
     elif spec.endswith(".onnx") and Path(spec).is_file():
-        # An int8 model (embedder.quantization) exists only as ONNX: it runs on ONNX Runtime whatever
-        # backend was asked for.
-        if torch_device.type != "cpu":
+        # An int8 model (embedder.quantization) exists only as ONNX: it runs on ONNX Runtime's CPU
+        # provider whatever backend was asked for, and "auto" means the CPU for it.
+        if device != "auto" and torch_device.type != "cpu":
             raise ModelLoadError(f"int8 models run on the CPU, not on {torch_device}")
         return load_int8(Path(spec))
     elif Path(spec).is_file():

@@ -384,3 +384,10 @@ def test_probing_a_png_reads_its_header_only(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
     assert probe(plain) == ("PNG", (40, 20))
     assert probe(turned) == ("PNG", (20, 40))
+
+
+def test_a_region_more_elongated_than_a_photo_may_be_is_refused() -> None:
+    data = encode(noise((2000, 2000)))
+    with pytest.raises(RegionTooSmallError, match="more elongated than 20:1"):
+        load_image(data, region=(0.0, 0.0, 0.02, 1.0))  # 40 x 2000 pixels
+    assert load_image(data, region=(0.0, 0.0, 0.05, 1.0)).size == (100, 2000)  # 20:1 is fine
