@@ -241,22 +241,25 @@ class ImageOwner(NamedTuple):
     attributes: dict[str, Any]
 
 
+# Every column a filter declaration may read (and a product's id): what a hit is checked against.
+FILTERED_COLUMNS = (
+    Product.id,
+    Product.name,
+    Product.category,
+    Product.brand,
+    Product.price,
+    Product.in_stock,
+    Product.attributes,
+)
+
+
 def image_owners(session: Session, image_ids: Iterable[int]) -> dict[int, ImageOwner]:
     """The product of each image id that still exists, by image id, in one query."""
     ids = list(dict.fromkeys(image_ids))
     if not ids:
         return {}
     query = (
-        select(
-            ProductImage.id,
-            Product.id,
-            Product.name,
-            Product.category,
-            Product.brand,
-            Product.price,
-            Product.in_stock,
-            Product.attributes,
-        )
+        select(ProductImage.id, *FILTERED_COLUMNS)
         .join(Product, Product.id == ProductImage.product_id)
         .where(ProductImage.id.in_(ids))
     )
@@ -278,15 +281,7 @@ def count_facets(
 ) -> dict[str, dict[str, int]]:
     """Product counts per value of each facet field among the products that pass the filter."""
     # Every column a declaration may read, so fields checked in Python can read this row too.
-    query = select(
-        Product.id,
-        Product.name,
-        Product.category,
-        Product.brand,
-        Product.price,
-        Product.in_stock,
-        Product.attributes,
-    )
+    query = select(*FILTERED_COLUMNS)
     in_python = []
     for declaration, constraint in search_filter.conditions():
         if declaration.column is None:
