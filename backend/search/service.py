@@ -119,7 +119,7 @@ class SearchService:
             images = catalog.require_image_ids(session, [product_id])
             collection, _embedder = self._existing_collection(session)
             vectors = self._indexed_vectors(collection, images)
-            query = _unit(np.mean(list(vectors[product_id].values()), axis=0))
+            query = _product_vector(vectors[product_id])
             return self._vector_query(session, collection, query, search_filter.excluding([product_id]), page)
 
     def recommend(
@@ -178,10 +178,7 @@ class SearchService:
             vectors = self._indexed_vectors(collection, images)
             weights = [SESSION_DECAY**age for age in range(len(viewed))]
             weighted = np.sum(
-                [
-                    weight * _unit(np.mean(list(vectors[pid].values()), axis=0))
-                    for weight, pid in zip(weights, viewed, strict=True)
-                ],
+                [weight * _product_vector(vectors[pid]) for weight, pid in zip(weights, viewed, strict=True)],
                 axis=0,
             )
             query = _unit(weighted)
@@ -293,6 +290,11 @@ def _still_matching(
         ):
             kept.append(hit)
     return kept
+
+
+def _product_vector(image_vectors: dict[int, np.ndarray]) -> np.ndarray:
+    """A product's query vector: the unit mean of its images' stored vectors."""
+    return _unit(np.mean(list(image_vectors.values()), axis=0))
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
