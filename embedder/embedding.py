@@ -83,10 +83,10 @@ class Embedder:
 
     def embed_batch(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
         """Embed preprocessed images of shape (N, 3, crop, crop); returns (N, dimension) unit rows."""
-        # Mixed precision on a GPU (bfloat16 matmuls and convolutions, float32 accumulation), the
-        # vector normalised in float32: the same vectors as float32 to about 1e-2 per coordinate.
-        on_gpu = self.device.type == "cuda"
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
+        # float32 on a GPU too, unlike training: an index holds vectors embedded on different
+        # machines (a catalog on a GPU, queries on a CPU server), and bfloat16 moved them too far
+        # for that (docs/quality.md); a small model's embedding is bound by decoding anyway.
+        with torch.inference_mode():
             batch = batch.to(self.device, dtype=torch.float32, memory_format=self.memory_format)
             features = functional.normalize(self._model(batch).float(), dim=1)
             if self.flip_average:

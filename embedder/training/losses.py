@@ -56,8 +56,11 @@ class ProxyAnchorLoss(nn.Module):
 
     def set_proxies(self, labels: torch.Tensor, vectors: torch.Tensor) -> None:
         """Start the proxies of labels (M,) at vectors (M, D), e.g. the catalog images' embeddings."""
+        # The catalog's vectors come back from the embedder on the CPU; the proxies live where the
+        # run trains (a GPU).
+        device = self.proxies.device
         with torch.no_grad():
-            self.proxies[labels] = vectors.to(self.proxies.dtype)
+            self.proxies[labels.to(device)] = vectors.to(device, self.proxies.dtype)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss of embeddings (N, D) with labels (N,)."""

@@ -54,7 +54,7 @@ def test_auto_device_is_the_gpu_where_there_is_one(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU, which CI's machines never have")
-def test_the_gpu_with_mixed_precision_gives_the_cpus_vectors() -> None:
+def test_the_gpu_gives_the_cpus_vectors() -> None:
     images = [Image.new("RGB", (300, 240), colour) for colour in ("red", "navy", "olive")]
     gpu, cpu = load_embedder(device="cuda"), load_embedder(device="cpu")
     assert gpu.device.type == "cuda"

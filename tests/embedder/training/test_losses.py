@@ -74,6 +74,16 @@ def test_proxies_can_start_at_given_vectors() -> None:
     assert loss_function(vectors, labels) < loss_function(vectors.flip(0), labels)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU, which CI's machines never have")
+def test_proxies_on_the_gpu_start_at_vectors_from_the_cpu() -> None:
+    # The catalog's vectors come back from the embedder on the CPU while the run trains on the GPU.
+    loss_function = ProxyAnchorLoss(class_count=4, embedding_dimension=3).to("cuda")
+    vectors = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    loss_function.set_proxies(torch.tensor([1, 3]), vectors)
+    assert loss_function.proxies.device.type == "cuda"
+    assert torch.equal(loss_function.proxies[[1, 3]].detach().cpu(), vectors)
+
+
 def test_proxies_and_embedding_head_survive_a_resume() -> None:
     config = TrainConfig("resnet18", "proxyanchor", Path("."), Path("."), from_scratch=True, embedding_dim=8)
     run = TrainingRun.start(config, class_count=3, steps_per_epoch=1)
