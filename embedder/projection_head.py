@@ -6,17 +6,23 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 
 class ProjectionHead(nn.Module):
-    """Linear layers with ReLU between them: dims [in, hidden..., out] map (N, in) to (N, out)."""
+    """Linear layers with ReLU between them: dims [in, hidden..., out] map (N, in) to (N, out).
 
-    def __init__(self, dims: Sequence[int], *, bias: bool = True) -> None:
+    normalise_input scales each input row to unit length first, for a head fitted on the unit
+    vectors search compares (embedder/pca_head.py) rather than on raw backbone features.
+    """
+
+    def __init__(self, dims: Sequence[int], *, bias: bool = True, normalise_input: bool = False) -> None:
         super().__init__()
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"a projection head needs at least two positive dims, got {dims}")
         self.dims = tuple(dims)
         self.bias = bias
+        self.normalise_input = normalise_input
         layers: list[nn.Module] = []
         for index, (in_features, out_features) in enumerate(pairwise(dims)):
             if index > 0:
@@ -26,6 +32,8 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map features (N, dims[0]) to embeddings (N, dims[-1])."""
+        if self.normalise_input:
+            x = functional.normalize(x, dim=1)
         output: torch.Tensor = self.layers(x)
         return output
 
@@ -36,12 +44,19 @@ class ProjectionHead(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Describe the head with plain types, as stored in checkpoints."""
-        return {"dims": list(self.dims), "bias": self.bias}
+        config: dict[str, Any] = {"dims": list(self.dims), "bias": self.bias}
+        if self.normalise_input:  # only when set, so older checkpoints' configs read the same
+            config["normalise_input"] = True
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ProjectionHead":
         """Build an untrained head from a config written by config()."""
-        return cls([int(size) for size in config["dims"]], bias=bool(config.get("bias", True)))
+        return cls(
+            [int(size) for size in config["dims"]],
+            bias=bool(config.get("bias", True)),
+            normalise_input=bool(config.get("normalise_input", False)),
+        )
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "ProjectionHead":

@@ -115,6 +115,11 @@ def read_backbone_weights(path: Path) -> dict[str, torch.Tensor]:
     return _checked_state_dict(payload, path)
 
 
+def pretrained_backbone(name: str) -> tuple[nn.Module, Preprocessing, str]:
+    """A registry model's backbone, preprocessing and weights label, from weights already on disk."""
+    return _load_pretrained(name, allow_download=False)
+
+
 def _load_pretrained(name: str, *, allow_download: bool) -> tuple[nn.Module, Preprocessing, str]:
     """Load a registry model with its ImageNet weights."""
     state_dict = imagenet_state_dict(name, allow_download=allow_download)

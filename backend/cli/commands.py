@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from backend.cli.model_commands import evaluate, grocery_catalog, quantize, train
+from backend.cli.model_commands import evaluate, grocery_catalog, quantize, reduce, train
 from backend.cli.serving import (
     DEFAULT_QUEUE_TIMEOUT_S,
     DEFAULT_REQUEST_TIMEOUT_S,
@@ -300,5 +300,5 @@ def _redact(url: str) -> str:
 
 
 # Commands about models and their data, kept in their own module.
-for _command in (evaluate, grocery_catalog, quantize, train):
+for _command in (evaluate, grocery_catalog, quantize, reduce, train):
     main.add_command(_command)

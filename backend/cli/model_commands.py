@@ -33,6 +33,15 @@ def quantize(arguments: tuple[str, ...]) -> None:
 
 @click.command(context_settings=PASS_THROUGH)
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def reduce(arguments: tuple[str, ...]) -> None:
+    """Write a model with smaller vectors (a PCA head fitted on photos); see `vitrine reduce --help`."""
+    from embedder.pca_head import main as reduce_main
+
+    reduce_main(list(arguments))
+
+
+@click.command(context_settings=PASS_THROUGH)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
 def train(arguments: tuple[str, ...]) -> None:
     """Fine-tune a model on a catalog's photos (supervised or contrastive); see `vitrine train --help`.
 
