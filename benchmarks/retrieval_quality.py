@@ -6,7 +6,8 @@ Two tasks, both with test-split shop photos as queries (never seen in training):
 Prints Recall@1/5/10 and mAP for each model side by side with the first (the baseline,
 EfficientNet-Lite0 off the shelf) and the difference, and the embedding time per image (decode
 included; the same machine and load for every model of one run).
-With --flip, every model is also measured with test-time flip averaging (row "<model> +flip").
+With --flip, every model is also measured with test-time flip averaging (row "<model> +flip"),
+with --multi-crop with its four corner crops averaged in (row "<model> +crops").
 
 Run: .venv/bin/python benchmarks/retrieval_quality.py --model efficientnet_lite0 \
         --model var/train/lite0-supervised/best.pt ... [--limit 810] [--out var/quality]
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/quality"))
     parser.add_argument("--task", action="append", choices=("catalog", "shop"), help="default: both")
     parser.add_argument("--flip", action="store_true", help="also measure each model with flip averaging")
+    parser.add_argument("--multi-crop", action="store_true", help="also measure each with corner crops")
     arguments = parser.parse_args()
     arguments.task = arguments.task or ["catalog", "shop"]
     print(
@@ -40,17 +42,23 @@ def main() -> None:
         + (f", {arguments.limit} stratified" if arguments.limit else "")
     )
     rows: dict[str, dict[str, dict[str, float]]] = {}
-    variants = [
-        (spec, flip) for spec in arguments.model for flip in ((False, True) if arguments.flip else (False,))
-    ]
+    choices = ["", *(["flip"] if arguments.flip else []), *(["crops"] if arguments.multi_crop else [])]
+    variants = [(spec, choice) for spec in arguments.model for choice in choices]
     # Task by task, so the cheap catalog task is complete for every model first.
     for task in arguments.task:
-        for spec, flip in variants:
-            name = spec + (" +flip" if flip else "")
+        for spec, choice in variants:
+            name = spec + (f" +{choice}" if choice else "")
             folder = Path(spec).parent.name if "/" in spec else spec
-            out = arguments.out / (folder + ("-flip" if flip else "")) / task
+            out = arguments.out / (folder + (f"-{choice}" if choice else "")) / task
             report = evaluate(
-                spec, arguments.data, task, out, limit=arguments.limit, batch_size=16, flip=flip
+                spec,
+                arguments.data,
+                task,
+                out,
+                limit=arguments.limit,
+                batch_size=16,
+                flip=choice == "flip",
+                multi_crop=choice == "crops",
             )
             images = report["queries"] + report["gallery"]
             ms_per_image = 1000 * report["embedding_seconds"] / images

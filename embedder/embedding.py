@@ -48,11 +48,14 @@ class Embedder:
         device: str | torch.device = "cpu",
         channels_last: bool = True,
         flip_average: bool = False,
+        multi_crop: bool = False,
     ) -> None:
         self.info = info
-        # Test-time augmentation: each image's vector is the mean of its own and its mirror image's.
-        # Twice the model's work; docs/quality.md measures what it gives (evaluate --flip).
+        # Test-time augmentation: each image's vector is the mean of its views' vectors: its mirror
+        # image (flip_average, twice the work) and its four corners (multi_crop, five times).
+        # docs/quality.md measures what they give (evaluate --flip, --multi-crop); both are off.
         self.flip_average = flip_average
+        self.multi_crop = multi_crop
         self.preprocessing = preprocessing
         self.device = torch.device(device)
         # Channels-last lets oneDNN run convolutions without reordering; a backbone that runs outside
@@ -88,11 +91,15 @@ class Embedder:
         # for that (docs/quality.md); a small model's embedding is bound by decoding anyway.
         with torch.inference_mode():
             batch = batch.to(self.device, dtype=torch.float32, memory_format=self.memory_format)
-            features = functional.normalize(self._model(batch).float(), dim=1)
+            views = [batch]
             if self.flip_average:
-                mirrored = functional.normalize(self._model(batch.flip(-1)).float(), dim=1)
-                features = functional.normalize(features + mirrored, dim=1)
-            vectors: npt.NDArray[np.float32] = features.cpu().numpy()
+                views.append(batch.flip(-1))
+            if self.multi_crop:
+                views.extend(corner_crops(batch))
+            features = torch.stack(
+                [functional.normalize(self._model(view).float(), dim=1) for view in views]
+            ).sum(0)
+            vectors: npt.NDArray[np.float32] = functional.normalize(features, dim=1).cpu().numpy()
         return vectors
 
     def embed_paths(
@@ -107,3 +114,23 @@ class Embedder:
             images = [load_image(path) for path in paths[start : start + batch_size]]
             vectors[start : start + len(images)] = self.embed(images, batch_size=batch_size)
         return vectors
+
+
+# Each corner view covers this share of the side: large enough to keep the product in view.
+CORNER_SHARE = 7 / 8
+
+
+def corner_crops(batch: torch.Tensor) -> list[torch.Tensor]:
+    """The four corners of each image in a (N, 3, H, W) batch, each resized back to H x W."""
+    height, width = batch.shape[-2:]
+    rows, columns = round(height * CORNER_SHARE), round(width * CORNER_SHARE)
+    corners = [
+        batch[..., :rows, :columns],
+        batch[..., :rows, -columns:],
+        batch[..., -rows:, :columns],
+        batch[..., -rows:, -columns:],
+    ]
+    return [
+        functional.interpolate(corner, size=(height, width), mode="bilinear", align_corners=False)
+        for corner in corners
+    ]

@@ -70,6 +70,7 @@ def evaluate(
     batch_size: int = 32,
     progress: bool = False,
     flip: bool = False,
+    multi_crop: bool = False,
 ) -> EvaluationReport:
     """Load a model by spec, evaluate it on the task, and write metrics.json and contact_sheet.png to out."""
     started = time.perf_counter()
@@ -77,6 +78,7 @@ def evaluate(
     retrieval_task = build_task(data, task, queries=queries, limit=limit, k=k)
     embedder = load_embedder(model_spec, device=device)
     embedder.flip_average = flip
+    embedder.multi_crop = multi_crop
     return run_task(embedder, retrieval_task, out, batch_size=batch_size, progress=progress, started=started)
 
 
@@ -211,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--flip", action="store_true", help="average each image's vector with its mirror image's (test time)"
     )
+    parser.add_argument(
+        "--multi-crop", action="store_true", help="average in the vectors of each image's four corners too"
+    )
     arguments = parser.parse_args(argv)
     try:
         report = evaluate(
@@ -224,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=arguments.device,
             batch_size=arguments.batch_size,
             flip=arguments.flip,
+            multi_crop=arguments.multi_crop,
             progress=True,  # a bar on a terminal, a line every 15 s in a log
         )
     except (ValueError, ModelLoadError) as error:

@@ -9,6 +9,7 @@ from PIL import Image
 from torch import nn
 
 from embedder import Embedder, ImageLoadError, ModelInfo
+from embedder.embedding import corner_crops
 from embedder.preprocessing import Preprocessing
 
 PREPROCESSING = Preprocessing(resize=20, crop=16, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
@@ -109,3 +110,21 @@ def test_flip_averaging_gives_a_photo_and_its_mirror_image_one_vector() -> None:
     )  # the model alone tells them apart
     expected = plain.embed(images) + plain.embed(mirrored)
     assert np.allclose(averaged, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_multi_crop_averages_the_whole_view_and_its_four_corners() -> None:
+    plain, cropping = tiny_embedder(), tiny_embedder()
+    cropping.multi_crop = True
+    batch = torch.stack([PREPROCESSING.to_tensor(image) for image in pictures(3)])
+    corners = corner_crops(batch)
+    assert len(corners) == 4 and all(corner.shape == batch.shape for corner in corners)
+    # A mark in the bottom-right pixel: only the views that hold that corner see it.
+    marked = torch.zeros(1, 3, 16, 16)
+    marked[..., -1, -1] = 1.0
+    seen = [float(corner.max()) for corner in corner_crops(marked)]
+    assert seen[0] == seen[1] == seen[2] == 0.0 and seen[3] > 0.5
+    views = [plain.embed_batch(view) for view in [batch, *corners]]
+    expected = np.sum(views, axis=0)
+    averaged = cropping.embed_batch(batch)
+    assert np.allclose(averaged, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+    assert not np.allclose(averaged, views[0], atol=1e-3)  # the corners change the vector
