@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from backend.catalog.image_store import StoredImage
 from backend.catalog.schema import Product, ProductImage
@@ -30,12 +30,13 @@ def get_product(session: Session, product_id: int, *, for_update: bool = False) 
 
 
 def get_products(session: Session, product_ids: Iterable[int]) -> dict[int, Product]:
-    """Products by id; ids that do not exist are simply absent from the result."""
+    """Products by id with their images, in one query; ids that do not exist are absent from the result."""
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return {}
-    query = select(Product).where(Product.id.in_(ids)).options(selectinload(Product.images))
-    return {product.id: product for product in session.scalars(query)}
+    # Joined rather than a second SELECT: search results read a page of products this way.
+    query = select(Product).where(Product.id.in_(ids)).options(joinedload(Product.images))
+    return {product.id: product for product in session.scalars(query).unique()}
 
 
 def require_products(session: Session, product_ids: Sequence[int]) -> dict[int, Product]:

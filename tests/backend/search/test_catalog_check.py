@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from backend.demo.sample_catalog import write_sample_catalog
 from backend.filters.search_filter import SearchFilter
 from backend.search.service import OVERFETCH, Page, SearchResults
@@ -58,3 +60,28 @@ def test_hits_of_a_deleted_photo_or_a_product_that_no_longer_passes_the_filter_a
     assert ranked(after) == order[2:12]
     assert all(match.product.in_stock for match in after.matches)
     assert all(match.image_id in {image.id for image in match.product.images} for match in after.matches)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [Page(limit=5), Page(offset=9, limit=4)],
+    ids=["first page, whole rows", "deep page, light rows then the page's own"],
+)
+def test_a_deep_page_drops_what_the_first_page_drops(services: Services, tmp_path: Path, page: Page) -> None:
+    synced(services, tmp_path)
+    in_stock = SearchFilter(in_stock=True)
+    before = services.search.similar_products(1, in_stock, Page(limit=20))
+    order = ranked(before)
+    photo_gone, deleted, out_of_stock = before.matches[2], order[4], order[7]
+    services.catalog.delete_image(photo_gone.product.id, photo_gone.image_id)
+    services.catalog.delete(deleted)
+    services.catalog.update(out_of_stock, {"in_stock": False})
+    dropped = {photo_gone.product.id, deleted, out_of_stock}
+    left = [product_id for product_id in order if product_id not in dropped]
+
+    after = services.search.similar_products(1, in_stock, page)
+    assert ranked(after) == left[page.offset : page.offset + page.limit]
+    assert after.next_offset == page.offset + page.limit
+    for match in after.matches:
+        assert match.product.in_stock
+        assert match.image_id in {image.id for image in match.product.images}
