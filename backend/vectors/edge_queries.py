@@ -7,6 +7,7 @@ queries with these pieces.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,35 @@ import qdrant_edge as edge
 
 from backend.filters.fields import Kind
 from backend.filters.search_filter import SearchFilter
+from backend.vectors.edge_config import call
 from backend.vectors.types import PayloadUpdate, ProductHit
 
 # Points fetched per wanted product on the first grouped query; doubled while too few products.
 GROUP_OVERFETCH = 4
+
+
+def grouped_query(
+    shard: edge.EdgeShard,
+    query: edge.Query,
+    qdrant_filter: edge.Filter | None,
+    limit: int,
+    score_threshold: float | None,
+    params: edge.SearchParams | None,
+) -> list[ProductHit]:
+    """Each product's best hit for a query on a shard, at most `limit` of them, best first."""
+
+    def query_points(fetch: int) -> list[edge.ScoredPoint]:
+        request = edge.QueryRequest(
+            limit=fetch,
+            query=query,
+            filter=qdrant_filter,
+            score_threshold=score_threshold,
+            with_payload=["product_id"],
+            params=params,
+        )
+        return call(partial(shard.query, request))
+
+    return best_hits_per_product(query_points, limit)
 
 
 def best_hits_per_product(

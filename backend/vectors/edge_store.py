@@ -27,18 +27,15 @@ from backend.vectors.edge_config import (
     CONFIG_FILE,
     RECOMMEND_EF,
     SEARCH_EF,
+    SEGMENTS,
     call,
     create_shard,
     dimension_of,
     open_shard,
     stored_config,
 )
-from backend.vectors.edge_queries import (
-    best_hits_per_product,
-    payload_operation,
-    recommend_query,
-    to_edge_filter,
-)
+from backend.vectors.edge_queries import grouped_query, payload_operation, recommend_query, to_edge_filter
+from backend.vectors.page_cache import ReadAhead
 from backend.vectors.store import NamedCollections, as_floats, scroll_states, stored_vectors
 from backend.vectors.types import EXACT_SEARCH_MAX_POINTS, IndexPoint, PayloadUpdate, PointState, ProductHit
 
@@ -68,6 +65,7 @@ class EdgeStore(NamedCollections):
         self._shards: dict[str, edge.EdgeShard] = {}
         self._alias_file = AliasFile(root / ALIASES_FILE)
         self._sizes: dict[str, int] = {}  # points per collection, dropped on every write
+        self._read_ahead = ReadAhead()
         # Edge shards are safe to query from several threads, also while a write runs. _lock
         # guards opening and closing shards (the shard table); _write_lock orders writes, so
         # a long batch of payload writes never holds up a search.
@@ -251,24 +249,13 @@ class EdgeStore(NamedCollections):
         hnsw_ef: int | None,
     ) -> list[ProductHit]:
         shard = self._shard(name)
+        self._read_ahead.once(self._folder(name) / SEGMENTS)  # searched ones, not all `check` opens
         params: edge.SearchParams | None = None
         if self._size(name) <= EXACT_SEARCH_MAX_POINTS:
             params = edge.SearchParams(exact=True)
         elif hnsw_ef:
             params = edge.SearchParams(hnsw_ef=hnsw_ef)
-
-        def query_points(fetch: int) -> list[edge.ScoredPoint]:
-            request = edge.QueryRequest(
-                limit=fetch,
-                query=query,
-                filter=qdrant_filter,
-                score_threshold=score_threshold,
-                with_payload=["product_id"],
-                params=params,
-            )
-            return call(partial(shard.query, request))
-
-        return best_hits_per_product(query_points, limit)
+        return grouped_query(shard, query, qdrant_filter, limit, score_threshold, params)
 
     def _size(self, name: str) -> int:
         size = self._sizes.get(name)
