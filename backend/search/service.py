@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,18 +14,13 @@ from backend.catalog import live_collections
 from backend.catalog import queries as catalog
 from backend.catalog.schema import Product
 from backend.errors import Conflict, InvalidRequest
-from backend.filters.fields import FilterableProduct
 from backend.filters.search_filter import SearchFilter
 from backend.model_provider import ModelProvider
+from backend.search.catalog_check import checked_page
 from backend.vectors.store import VectorIndex
 from backend.vectors.types import ProductHit
 from embedder import Embedder
 
-# Extra groups asked of the index beyond the one past the page (which tells whether there is a
-# next page). A page left short by the catalog check (a product deleted or changed since the
-# last sync) asks the index again anyway; the margin spares that second query when a hit or two
-# were dropped, and stays small because every point the index returns costs a payload read.
-OVERFETCH = 2
 # Deepest result a page may reach (offset + limit): grouped search has no cursor, so each
 # page re-asks for everything before it.
 MAX_WINDOW = 1000
@@ -79,6 +74,9 @@ class SearchService:
         self.max_results = max_results
         # Each is told the seconds one embedding of uploaded photos took (the API's /metrics).
         self.embedding_observers: list[Callable[[float], None]] = []
+        # Collections of an embedded store found to exist: Vitrine never drops one, so they are not
+        # asked about again (with several workers each store call is a round trip to its process).
+        self._existing: set[str] = set()
 
     def collection(self) -> str:
         """The collection search uses now."""
@@ -235,11 +233,15 @@ class SearchService:
 
     def _existing_collection(self, session: Session | None = None) -> tuple[str, Embedder]:
         collection, embedder = self.active(session)
+        if collection in self._existing:
+            return collection, embedder
         if not self.store.has_collection(collection):
             raise Conflict(
                 "the search index is empty for this model; import a catalog and run sync",
                 details={"collection": collection},
             )
+        if self.store.embedded:  # a server's collections may be dropped by others
+            self._existing.add(collection)
         return collection, embedder
 
     def _hydrate(
@@ -249,71 +251,11 @@ class SearchService:
         search_filter: SearchFilter,
         page: Page,
     ) -> SearchResults:
-        """The page of hits the catalog still agrees with, asking the index again if too many were dropped."""
+        """The page of hits the catalog still agrees with, with their products."""
         end = page.offset + page.limit
-        # One past the page says whether there is a next page.
-        wanted = end + 1 + OVERFETCH
-        while True:
-            hits = fetch(wanted)
-            products, owners = _catalog_rows(session, hits, whole=page.offset <= page.limit)
-            kept = _still_matching(owners, hits, search_filter)
-            # Fewer hits than asked for means the index has no more.
-            if len(kept) > end or len(hits) < wanted or wanted >= MAX_FETCH:
-                break
-            wanted = min(2 * wanted, MAX_FETCH)
-        shown = kept[page.offset : end]
-        missing = [hit.product_id for hit in shown if hit.product_id not in products]
-        if missing:
-            products.update(catalog.get_products(session, missing))
-        matches = [
-            ProductMatch(products[hit.product_id], hit.score, hit.image_id)
-            for hit in shown
-            if hit.product_id in products  # deleted between the two reads
-        ]
-        next_offset = end if len(kept) > end and end < MAX_WINDOW else None
-        return SearchResults(matches, page, next_offset)
-
-
-# What a hit's image belongs to in the catalog now: its product's id and filterable fields.
-Owners = Mapping[int, tuple[int, FilterableProduct]]
-
-
-def _catalog_rows(
-    session: Session, hits: list[ProductHit], *, whole: bool
-) -> tuple[dict[int, Product], Owners]:
-    """The catalog's rows for the hits: whole products (and so their images) or light owner rows.
-
-    Whole, one query both checks the hits and fills the page; that is the choice while most hits
-    are on the page. A deep page reads light rows for every hit, and whole ones for its own only.
-    """
-    if whole:
-        products = catalog.get_products(session, [hit.product_id for hit in hits])
-        owners = {
-            image.id: (product.id, product) for product in products.values() for image in product.images
-        }
-        return products, owners
-    light = catalog.image_owners(session, [hit.image_id for hit in hits])
-    return {}, {image_id: (owner.product_id, owner) for image_id, owner in light.items()}
-
-
-def _still_matching(owners: Owners, hits: list[ProductHit], search_filter: SearchFilter) -> list[ProductHit]:
-    """The hits whose image and product still exist and still pass the filter, in a total order.
-
-    The catalog is the truth: a product changed or deleted since the last sync must not slip
-    through a filter on stale index data, nor be shown by a photo deleted since.
-    """
-    kept = []
-    # A total order: engines rank equal scores (identical photos) in no fixed order, so
-    # without the product id as a second key paging through a tie could repeat or skip.
-    for hit in sorted(hits, key=lambda hit: (-hit.score, hit.product_id)):
-        product_id, owner = owners.get(hit.image_id, (None, None))
-        if (
-            owner is not None
-            and product_id == hit.product_id
-            and search_filter.matches(owner, hit.product_id)
-        ):
-            kept.append(hit)
-    return kept
+        shown, more = checked_page(session, fetch, search_filter, page.offset, end, max_fetch=MAX_FETCH)
+        matches = [ProductMatch(product, hit.score, hit.image_id) for hit, product in shown]
+        return SearchResults(matches, page, end if more and end < MAX_WINDOW else None)
 
 
 def _product_vector(image_vectors: dict[int, np.ndarray]) -> np.ndarray:

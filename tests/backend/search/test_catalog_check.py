@@ -1,4 +1,4 @@
-"""The catalog check of search results (`SearchService._hydrate`): hits whose product or photo is
+"""The catalog check of search results (backend/search/catalog_check.py): hits whose product or photo is
 gone, or that no longer pass the filter, are dropped and the page is still full and in order."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 
 from backend.demo.sample_catalog import write_sample_catalog
 from backend.filters.search_filter import SearchFilter
-from backend.search.service import OVERFETCH, Page, SearchResults
+from backend.search.catalog_check import OVERFETCH
+from backend.search.service import Page, SearchResults
 from backend.wiring import Services
 
 

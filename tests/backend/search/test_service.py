@@ -17,8 +17,12 @@ from backend.app import create_app
 from backend.catalog import queries as catalog
 from backend.catalog.database import create_database_engine
 from backend.demo.sample_catalog import write_query_photo, write_sample_catalog
+from backend.errors import Conflict
+from backend.filters.search_filter import SearchFilter
 from backend.model_provider import ModelProvider
+from backend.search.service import Page
 from backend.settings import Settings
+from backend.vectors.edge_store import EdgeStore
 from backend.wiring import build_services
 from tests.backend.conftest import ADMIN_TOKEN
 
@@ -156,3 +160,34 @@ def test_paging_limits_are_validated(client: FlaskClient, sample: dict[str, int]
         response = client.post("/search", data=data, content_type="multipart/form-data")
         assert response.status_code == 400
         assert needle in response.json["error"]["message"]  # type: ignore[index]
+
+
+class CountingEdgeStore(EdgeStore):
+    """The real Edge store, counting how often it is asked whether a collection exists."""
+
+    asked = 0
+
+    def has_collection(self, name: str) -> bool:
+        self.asked += 1
+        return super().has_collection(name)
+
+
+def test_an_embedded_collection_found_once_is_not_asked_about_again(
+    settings: Settings, models: ModelProvider, tmp_path: Path
+) -> None:
+    store = CountingEdgeStore.embedded_at(settings.data_dir / "edge")
+    services = build_services(settings, store=store, models=models)
+    try:
+        catalog_file = write_sample_catalog(tmp_path / "sample")
+        services.catalog.import_file(catalog_file, tmp_path / "sample" / "images")
+        for _ in range(2):  # nothing indexed yet: asked each time, never remembered
+            with pytest.raises(Conflict):
+                services.search.similar_products(1, SearchFilter(), Page(limit=3))
+        assert store.asked == 2
+        services.sync.run()
+        store.asked = 0
+        for _ in range(3):
+            assert len(services.search.similar_products(1, SearchFilter(), Page(limit=3)).matches) == 3
+        assert store.asked == 1
+    finally:
+        services.close()
