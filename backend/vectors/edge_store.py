@@ -101,6 +101,9 @@ class EdgeStore(NamedCollections):
             raise Unavailable(f"vector store folder unusable: {error}") from error
         for config in self.root.glob(f"*/{CONFIG_FILE}"):
             self._shard(config.parent.name)  # another process holding it raises Unavailable
+        active = self._alias_file.target(self.active_alias)
+        if active is not None:  # a server checks at start: the first searches find it read
+            self._read_ahead.once(self._folder(active) / SEGMENTS)
 
     def has_collection(self, name: str) -> bool:
         """Whether the collection exists."""

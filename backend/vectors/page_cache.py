@@ -40,7 +40,8 @@ class ReadAhead:
 def warm_in_background(folder: Path, *, budget_bytes: float | None = None) -> threading.Thread | None:
     """Start reading every file under `folder` on a daemon thread; None if they are over the budget
     (default: a share of the free memory)."""
-    files = [path for path in folder.rglob("*") if path.is_file()]
+    # Smallest first: the many small files (payload, indexes) are in before the large vector file.
+    files = sorted((path for path in folder.rglob("*") if path.is_file()), key=_size)
     budget = FREE_MEMORY_SHARE * free_memory_bytes() if budget_bytes is None else budget_bytes
     if sum(_size(path) for path in files) > budget:
         return None

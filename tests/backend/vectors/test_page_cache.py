@@ -43,3 +43,17 @@ def test_the_first_search_of_a_collection_reads_it_ahead_once(tmp_path: Path) ->
         assert store._read_ahead.started == {tmp_path / "edge" / name / SEGMENTS}
     finally:
         store.close()
+
+
+def test_a_check_reads_ahead_the_collection_the_active_alias_names_only(tmp_path: Path) -> None:
+    store = EdgeStore.embedded_at(tmp_path / "edge")
+    try:
+        for model in ("old", "new"):
+            store.ensure_collection(store.collection_name(model), 4)
+        store.check()
+        assert store._read_ahead.started == set()
+        store.point_alias(store.active_alias, store.collection_name("new"))
+        store.check()
+        assert store._read_ahead.started == {tmp_path / "edge" / store.collection_name("new") / SEGMENTS}
+    finally:
+        store.close()
