@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from backend.errors import Unavailable
@@ -30,4 +31,9 @@ class ModelProvider:
                     )
                 except ModelLoadError as error:
                     raise Unavailable(f"embedding model {wanted!r} cannot be loaded: {error}") from error
+                # A model and the modules its loading imported live as long as the process. Frozen,
+                # they are no longer walked by every full collection, the first of which otherwise
+                # lands on a request soon after the load and stalls it (docs/performance.md).
+                gc.collect()
+                gc.freeze()
             return self._embedders[wanted]
