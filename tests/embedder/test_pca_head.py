@@ -98,3 +98,18 @@ def test_a_checkpoint_with_a_head_is_refused(
     assert exit_info.value.code == 1
     assert "already has a 8-d head" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_vitrine_reduce_writes_a_model_the_other_commands_load(tmp_path: Path, grocery_train: Path) -> None:
+    from click.testing import CliRunner
+
+    from backend.cli.commands import main as vitrine
+
+    source = tmp_path / "source.pt"
+    save_checkpoint(source, seeded_backbone(), "resnet18", PREPROCESSING)
+    out = tmp_path / "reduced.pt"
+    arguments = ["reduce", "--model", str(source), "--photos", str(grocery_train), "--count", "24"]
+    result = CliRunner().invoke(vitrine, [*arguments, "--dimension", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "8-d vectors, fitted on 24 photos" in result.output
+    assert load_embedder(str(out)).info.dimension == 8
