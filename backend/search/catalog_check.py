@@ -45,7 +45,9 @@ def checked_page(
         products, owners = _catalog_rows(session, hits, whole=offset <= end - offset)
         kept = _still_matching(owners, hits, search_filter)
         # Fewer hits than asked for means the index has no more.
-        if len(kept) > end or len(hits) < wanted or wanted >= max_fetch:
+        if (len(kept) > end and not _tie_at_the_edge(hits, kept, end)) or len(hits) < wanted:
+            break
+        if wanted >= max_fetch:
             break
         wanted = min(2 * wanted, max_fetch)
     shown = kept[offset:end]
@@ -54,6 +56,15 @@ def checked_page(
         products.update(catalog.get_products(session, missing))
     # A product still missing was deleted between the two reads.
     return [(hit, products[hit.product_id]) for hit in shown if hit.product_id in products], len(kept) > end
+
+
+def _tie_at_the_edge(hits: list[ProductHit], kept: list[ProductHit], end: int) -> bool:
+    """Whether the hit just past the page scores as low as the lowest the index returned.
+
+    Equal scores are ordered by product id, and the index returns a tie in no fixed order: one it
+    left out could then belong on this page or the next one's first place.
+    """
+    return kept[end].score <= min(hit.score for hit in hits)
 
 
 # What a hit's image belongs to in the catalog now: its product's id and filterable fields.
