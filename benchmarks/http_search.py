@@ -23,6 +23,8 @@ In one run, with the same requests from 1, 4 and 16 client threads (keep-alive c
   `ImageStore.decode` + `SearchService.search_by_image` in this process, on the same deployment;
 - ours: `vitrine serve` (1 worker x 4 threads, Edge in the worker) and `vitrine serve --workers 2`
   (a store process owns the Edge folder; the workers call it over a Unix socket).
+  Each server starts on a warm page cache (the collection's files read once first), as a server
+  that has been running would.
 
 Requests: `GET /products/<id>/similar?limit=10&in_stock=true` over random products, and
 `POST /search` (limit 10) with a 4032x3024 phone-size JPEG of about 2.6 MB. Goals (issue 11): at
