@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -14,8 +13,6 @@ from backend.catalog.image_store import StoredImage
 from backend.catalog.schema import Product, ProductImage
 from backend.catalog.validation import ProductFields
 from backend.errors import Conflict, NotFound
-from backend.filters.fields import holds, sql_condition
-from backend.filters.search_filter import FACETS, SearchFilter
 
 
 def get_product(session: Session, product_id: int, *, for_update: bool = False) -> Product:
@@ -275,28 +272,3 @@ def image_ids_by_product(session: Session, product_ids: Sequence[int]) -> dict[i
     for product_id, image_id in session.execute(query):
         grouped[product_id].append(image_id)
     return grouped
-
-
-def count_facets(
-    session: Session, search_filter: SearchFilter, facets: Sequence[str]
-) -> dict[str, dict[str, int]]:
-    """Product counts per value of each facet field among the products that pass the filter."""
-    # Every column a declaration may read, so fields checked in Python can read this row too.
-    query = select(*FILTERED_COLUMNS)
-    in_python = []
-    for declaration, constraint in search_filter.conditions():
-        if declaration.column is None:
-            in_python.append((declaration, constraint))
-        else:
-            query = query.where(sql_condition(declaration.kind, declaration.column(), constraint))
-    counts: dict[str, Counter[Any]] = {name: Counter() for name in facets}
-    readers = {name: FACETS[name].row_value for name in facets}
-    for row in session.execute(query):
-        if not all(
-            holds(declaration.kind, declaration.row_value(row, row.id), constraint)
-            for declaration, constraint in in_python
-        ):
-            continue
-        for name, value_of in readers.items():
-            counts[name][value_of(row, row.id)] += 1
-    return {name: dict(counter.most_common()) for name, counter in counts.items()}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from backend.cli.model_commands import evaluate, grocery_catalog, quantize, reduce, train
+from backend.cli.output import print_matches, print_progress, redact, section
 from backend.cli.serving import (
     DEFAULT_QUEUE_TIMEOUT_S,
     DEFAULT_REQUEST_TIMEOUT_S,
@@ -27,7 +28,6 @@ from backend.settings import Settings
 # them, so that `vitrine --help`, a usage error or `vitrine serve` answer at once.
 if TYPE_CHECKING:
     from backend.filters.search_filter import SearchFilter
-    from backend.search.service import SearchResults
     from backend.wiring import Services
 
 
@@ -92,7 +92,7 @@ def migrate() -> None:
 
     settings = Settings.from_env()
     upgrade_schema(settings.database_url)
-    click.echo(f"schema up to date: {_redact(settings.database_url)}")
+    click.echo(f"schema up to date: {redact(settings.database_url)}")
 
 
 @main.command(name="import")
@@ -152,7 +152,7 @@ def sync(model: str | None, check: bool, repair: bool, activate: bool) -> None:
             if not drift["in_sync"]:
                 raise SystemExit(1)
             return
-        report = services.sync.run(progress=_print_progress, model_spec=model, activate=activate)
+        report = services.sync.run(progress=print_progress, model_spec=model, activate=activate)
         click.echo(json.dumps(report.to_dict(), indent=2))
 
 
@@ -167,7 +167,7 @@ def search(image: Path, **options: Any) -> None:
     with opened_services() as services:
         picture = services.images.decode(image.read_bytes(), name=str(image))
         matches = services.search.search_by_image(picture, search_filter, Page(limit=options["limit"]))
-        _print_matches(matches)
+        print_matches(matches)
 
 
 @main.command()
@@ -180,7 +180,7 @@ def similar(product_id: int, **options: Any) -> None:
 
     with opened_services() as services:
         matches = services.search.similar_products(product_id, search_filter, Page(limit=options["limit"]))
-        _print_matches(matches)
+        print_matches(matches)
 
 
 @main.command()
@@ -241,7 +241,7 @@ def demo() -> None:
     sample = settings.data_dir / "sample-catalog"
     catalog_file = write_sample_catalog(sample)
     upgrade_schema(settings.database_url)
-    click.echo(f"catalog database: {_redact(settings.database_url)}")
+    click.echo(f"catalog database: {redact(settings.database_url)}")
     click.echo(f"vector store: {settings.vector_store_location}")
     with opened_services() as services:
         report = services.catalog.import_file(catalog_file, sample / "images")
@@ -254,49 +254,20 @@ def demo() -> None:
         query = write_query_photo(sample, "STA-RED")
         picture = services.images.decode(query.read_bytes(), name=str(query))
         run = services.search
-        _section(f"search by photo {query.name} (a red star shot in a shop)")
-        _print_matches(run.search_by_image(picture, SearchFilter(), Page(limit=5)))
-        _section("same photo, category filter: only circles")
-        _print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), Page(limit=5)))
-        _section("same photo, price between 10 and 25, in stock")
+        section(f"search by photo {query.name} (a red star shot in a shop)")
+        print_matches(run.search_by_image(picture, SearchFilter(), Page(limit=5)))
+        section("same photo, category filter: only circles")
+        print_matches(run.search_by_image(picture, SearchFilter(categories=("circle",)), Page(limit=5)))
+        section("same photo, price between 10 and 25, in stock")
         price_filter = SearchFilter(price_min=Decimal(10), price_max=Decimal(25), in_stock=True)
-        _print_matches(run.search_by_image(picture, price_filter, Page(limit=5)))
+        print_matches(run.search_by_image(picture, price_filter, Page(limit=5)))
         first = run.search_by_image(picture, SearchFilter(), Page(limit=1)).matches[0].product
-        _section(f"products similar to product {first.id} ({first.sku})")
-        _print_matches(run.similar_products(first.id, SearchFilter(), Page(limit=5)))
+        section(f"products similar to product {first.id} ({first.sku})")
+        print_matches(run.similar_products(first.id, SearchFilter(), Page(limit=5)))
     click.echo(
         f"\nnext: serve it with `vitrine serve` (the command is in the venv: `. .venv/bin/activate`),"
         f" then open http://127.0.0.1:8000/ or search with the photo {query}"
     )
-
-
-def _section(title: str) -> None:
-    click.echo(f"\n== {title}")
-
-
-def _print_matches(results: SearchResults) -> None:
-    matches = results.matches
-    if not matches:
-        click.echo("  (no results)")
-    for rank, match in enumerate(matches, start=1):
-        product = match.product
-        stock = "in stock" if product.in_stock else "sold out"
-        click.echo(
-            f"  {rank}. {product.sku:<8} {product.name:<24} {product.category:<9} "
-            f"{product.brand:<8} {product.price:>7} {product.currency} {stock:<8} "
-            f"score={match.score:.3f}"
-        )
-
-
-def _print_progress(stage: str, done: int, total: int) -> None:
-    click.echo(f"  {stage}: {done}/{total}", err=True)
-
-
-def _redact(url: str) -> str:
-    scheme, separator, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + separator + rest
 
 
 # Commands about models and their data, kept in their own module.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.catalog import live_collections
 from backend.catalog import queries as catalog
+from backend.catalog.facets import count_facets
 from backend.catalog.schema import Product
 from backend.errors import Conflict, InvalidRequest
 from backend.filters.search_filter import SearchFilter
@@ -188,7 +189,7 @@ class SearchService:
     def facets(self, search_filter: SearchFilter, fields: Sequence[str]) -> dict[str, dict[str, int]]:
         """Product counts per value of each field, over the products that pass the filter."""
         with self.sessions() as session:
-            return catalog.count_facets(session, search_filter, fields)
+            return count_facets(session, search_filter, fields)
 
     def _vector_query(
         self, session: Session, collection: str, vector: np.ndarray, search_filter: SearchFilter, page: Page
